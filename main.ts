@@ -1,0 +1,56 @@
+import { describeConfig, parseCommand } from "./src/config.ts";
+import { createForwarder } from "./src/forward.ts";
+import { createKafkaSource } from "./src/kafka.ts";
+import { createLogger } from "./src/log.ts";
+import { createSink } from "./src/sink.ts";
+import { VERSION } from "./src/version.ts";
+
+/** Wiring: config → parts → run → exit code. The only place that exits. */
+async function main(): Promise<number> {
+  const command = parseCommand(Deno.args, (name) => Deno.env.get(name));
+  switch (command.kind) {
+    case "help":
+      console.log(command.text);
+      return 0;
+    case "version":
+      console.log(`eventsink ${VERSION}`);
+      return 0;
+    case "usage-error":
+      console.error(`eventsink: ${command.message}\nRun 'eventsink --help' for the options.`);
+      return 2;
+  }
+  const config = command.config;
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  // A replay runs in a group of its own, so the service's committed offsets stay as they are.
+  const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
+  log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
+
+  const source = createKafkaSource({ ...config, group }, log);
+  const sink = createSink(config, { source, settle: createForwarder(config, log), log });
+  let signals = 0;
+  const onSignal = (name: Deno.Signal) => () => {
+    if (++signals > 1) {
+      log.warn(`Second ${name}: exiting at once; records not yet committed will be delivered again`);
+      Deno.exit(1);
+    }
+    log.info(`${name} received: finishing deliveries in flight, then stopping`);
+    sink.stop();
+  };
+  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+  try {
+    const { exitCode } = await sink.run();
+    return exitCode;
+  } catch (error) {
+    log.error(`Cannot start: Kafka at ${config.brokers.join(",")} did not answer`, {
+      error: (error as Error).message,
+    });
+    return 1;
+  }
+}
+
+function compactTime(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+Deno.exit(await main());

@@ -1,0 +1,63 @@
+import { classifyFetchError, classifyStatus, operationOutcomeDiagnostics, type Outcome } from "./outcome.ts";
+import { parseRetryAfter } from "./backoff.ts";
+
+/** A ready-to-send POST (see request.ts). */
+export interface PostRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** An answer body larger than this is cut: only an OperationOutcome's diagnostics are of use. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Sends one POST and classifies the answer. Rejects only when `signal` aborts (eventsink is stopping or
+ * lost the partition) or on a bug; every failure of the EventStore or the network becomes an Outcome.
+ */
+export async function post(
+  request: PostRequest,
+  signal: AbortSignal,
+  options: { timeoutMs: number; client?: Deno.HttpClient },
+): Promise<Outcome> {
+  const combined = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]);
+  try {
+    const response = await fetch(request.url, {
+      method: "POST",
+      headers: request.headers,
+      // Record values are views on ordinary ArrayBuffers (never shared memory), as fetch requires.
+      body: request.body as Uint8Array<ArrayBuffer>,
+      signal: combined,
+      // A 301/302/303 would turn the POST into a GET; report redirects as a configuration fault instead.
+      redirect: "manual",
+      ...(options.client ? { client: options.client } : {}),
+    });
+    const answer = await readAnswer(response);
+    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), new Date());
+    return classifyStatus(response.status, operationOutcomeDiagnostics(answer), retryAfterMs);
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    const outcome = classifyFetchError(error, options.timeoutMs);
+    if (outcome === undefined) throw error;
+    return outcome;
+  }
+}
+
+/** Reads the answer body up to a limit; reading it to the end lets the connection be reused. */
+async function readAnswer(response: Response): Promise<string> {
+  if (response.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= MAX_ANSWER_BYTES) break; // leaving the loop cancels the rest of the stream
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(bytes.subarray(0, MAX_ANSWER_BYTES));
+}

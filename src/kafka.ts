@@ -1,0 +1,177 @@
+import { type Admin, type Consumer, type EachBatchPayload, Kafka, type LogEntry, logLevel } from "kafkajs";
+import type { LogFields, Logger, LogLevel } from "./log.ts";
+import type { HeaderValue, SourceRecord } from "./record.ts";
+
+/** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
+export interface Handoff {
+  topic: string;
+  partition: number;
+  records: SourceRecord[];
+  /** Marks records up to `offset` as consumed, so the next fetch starts after it. */
+  resolve(offset: number): void;
+  /** Commits `offset` (the next one to read) for this partition in the group. */
+  commit(offset: number): Promise<void>;
+  /** Stops fetching this partition; the returned function resumes it. */
+  pause(): () => void;
+}
+
+/** Where each assigned partition stands: the group's committed offset and the oldest offset still kept. */
+export interface PartitionStart {
+  partition: number;
+  committed: number | undefined;
+  earliest: number;
+}
+
+/** What the sink hears from the consumer. */
+export interface SourceEvents {
+  onBatch(handoff: Handoff): void;
+  /** After every (re)join: the partitions this process now owns. */
+  onAssigned(topic: string, partitions: number[]): void;
+  /** The consumer crashed; `restart` says whether KafkaJS rejoins by itself. */
+  onCrash(error: Error, restart: boolean): void;
+  /** KafkaJS found the fetch offset deleted and moves the partition to its earliest record. */
+  onOffsetOutOfRange(topic: string, partition: number): void;
+}
+
+/** The narrow face of KafkaJS that eventsink uses. */
+export interface KafkaSource {
+  /** Connects, joins the group and starts fetching; rejects when the brokers cannot be reached. */
+  start(events: SourceEvents): Promise<void>;
+  /** Stops fetching every partition (the first step of a clean stop). */
+  pauseAll(): void;
+  /** Reads committed and earliest offsets of the given partitions. */
+  partitionStarts(topic: string, partitions: number[]): Promise<PartitionStart[]>;
+  /** Leaves the group and closes connections. */
+  stop(): Promise<void>;
+}
+
+/** Connection and group settings for the source. */
+export interface SourceOptions {
+  brokers: string[];
+  clientId: string;
+  group: string;
+  topic: string;
+  logLevel: LogLevel;
+}
+
+/**
+ * Builds a KafkaJS consumer for the topic. `fromBeginning` is always true: a new group starts at the
+ * earliest record as the original did, and when retention deleted records the group had not read yet,
+ * KafkaJS moves it to the earliest record left rather than silently to the end.
+ */
+export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSource {
+  let events: SourceEvents | undefined;
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    // KafkaJS's debug level logs every request; even our debug level only wants its info.
+    logLevel: options.logLevel === "debug" ? logLevel.INFO : logLevel.WARN,
+    logCreator: () => (entry) => routeKafkaLog(entry, log, events),
+    // KafkaJS's own retries of broker requests; after these, the consumer restarts itself (see onCrash).
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 30_000 },
+  });
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.group,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
+    maxWaitTimeInMs: 500,
+    allowAutoTopicCreation: false,
+  });
+  let admin: Admin | undefined;
+
+  return {
+    async start(handlers) {
+      events = handlers;
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        handlers.onAssigned(options.topic, payload.memberAssignment[options.topic] ?? []);
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        handlers.onCrash(payload.error, payload.restart);
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        // The sink takes each batch over and returns at once; this only bounds batches handed over per fetch.
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => {
+          handlers.onBatch(toHandoff(payload));
+          return Promise.resolve();
+        },
+      });
+    },
+    pauseAll() {
+      consumer.pause([{ topic: options.topic }]);
+    },
+    async partitionStarts(topic, partitions) {
+      admin ??= kafka.admin();
+      await admin.connect();
+      const [committed, watermarks] = await Promise.all([
+        admin.fetchOffsets({ groupId: options.group, topics: [topic] }),
+        admin.fetchTopicOffsets(topic),
+      ]);
+      const committedByPartition = new Map(
+        (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+      );
+      return partitions.map((partition) => {
+        const offset = committedByPartition.get(partition);
+        const low = watermarks.find((w) => w.partition === partition)?.low ?? "0";
+        return {
+          partition,
+          committed: offset !== undefined && offset >= 0 ? offset : undefined,
+          earliest: Number(low),
+        };
+      });
+    },
+    async stop() {
+      await consumer.disconnect();
+      await admin?.disconnect();
+    },
+  };
+}
+
+function toHandoff(payload: EachBatchPayload): Handoff {
+  const { topic, partition } = payload.batch;
+  const commit = payload.commitOffsetsIfNecessary;
+  return {
+    topic,
+    partition,
+    records: payload.batch.messages.map((message) => ({
+      topic,
+      partition,
+      offset: Number(message.offset),
+      key: message.key,
+      value: message.value,
+      headers: (message.headers ?? {}) as Record<string, HeaderValue>,
+      timestamp: message.timestamp,
+    })),
+    resolve: (offset) => payload.resolveOffset(String(offset)),
+    commit: (offset) => commit({ topics: [{ topic, partitions: [{ partition, offset: String(offset) }] }] }),
+    pause: () => payload.pause(),
+  };
+}
+
+// Only these fields of a KafkaJS log entry are passed on: KafkaJS may attach whole requests elsewhere.
+const KAFKA_LOG_FIELDS = ["groupId", "memberId", "topic", "partition", "broker", "retryCount", "retryTime"];
+
+/**
+ * KafkaJS logs errors it recovers from (a broker restarting) at ERROR; ours are for what needs a person,
+ * so its ERROR and WARN become warn, its INFO debug. The offset-out-of-range line is the only signal
+ * KafkaJS gives that records were deleted before they were read.
+ */
+function routeKafkaLog(entry: LogEntry, log: Logger, events: SourceEvents | undefined): void {
+  const { message, error, ...rest } = entry.log as Record<string, unknown> & { message: string };
+  const fields: LogFields = { kafkajs: entry.namespace };
+  for (const name of KAFKA_LOG_FIELDS) {
+    const value = rest[name];
+    if (typeof value === "string" || typeof value === "number") fields[name] = value;
+  }
+  if (typeof error === "string") fields.error = error;
+  if (message.startsWith("Offset out of range") && typeof rest.topic === "string") {
+    events?.onOffsetOutOfRange(rest.topic, Number(rest.partition));
+  }
+  if (entry.level === logLevel.ERROR || entry.level === logLevel.WARN) log.warn(`Kafka: ${message}`, fields);
+  else log.debug(`Kafka: ${message}`, fields);
+}

@@ -1,0 +1,59 @@
+import type { LogFields } from "./log.ts";
+
+/** A header value as Kafka clients hand it over: bytes, text, or several of them. */
+export type HeaderValue = Uint8Array | string | Array<Uint8Array | string> | undefined;
+
+/** One consumed Kafka record, as eventsink sees it. */
+export interface SourceRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, HeaderValue>;
+  /** Milliseconds since the epoch, as text (Kafka's record timestamp). */
+  timestamp: string;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Every value of a header, its name matched case-insensitively, decoded as UTF-8 where possible. */
+export function headerValues(headers: Record<string, HeaderValue>, name: string): Array<string | Uint8Array> {
+  const wanted = name.toLowerCase();
+  return Object.entries(headers)
+    .filter(([key, value]) => key.toLowerCase() === wanted && value !== undefined)
+    .flatMap(([, value]) => (Array.isArray(value) ? value : [value!]))
+    .map((value) => (typeof value === "string" ? value : decodeOrBytes(value)));
+}
+
+function decodeOrBytes(bytes: Uint8Array): string | Uint8Array {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+/** A record's key for log lines: text when it is short printable UTF-8, else its size only. */
+export function describeKey(key: Uint8Array | null): string {
+  if (key === null) return "(null)";
+  const text = decodeOrBytes(key);
+  // deno-lint-ignore no-control-regex
+  if (typeof text === "string" && text.length <= 128 && !/[\u0000-\u001f\u007f]/.test(text)) return text;
+  return `(binary, ${key.length} bytes)`;
+}
+
+/** The fields that name a record in every log line about it. Never its value: messages are health data. */
+export function recordFields(record: SourceRecord): LogFields {
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    key: describeKey(record.key),
+  };
+}
+
+/** "topic/partition@offset", for messages that name a record. */
+export function recordName(record: SourceRecord): string {
+  return `${record.topic}/${record.partition}@${record.offset}`;
+}

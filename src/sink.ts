@@ -1,0 +1,280 @@
+import type { RejectedPolicy } from "./config.ts";
+import type { Handoff, KafkaSource } from "./kafka.ts";
+import { createLimiter } from "./limiter.ts";
+import type { Logger } from "./log.ts";
+import { PartitionOffsets } from "./offsets.ts";
+import { recordFields, recordName, type SourceRecord } from "./record.ts";
+import type { Settled } from "./settle.ts";
+
+/** Settles one record: resolves once it is delivered or rejected; rejects only when `signal` aborts. */
+export type SettleFn = (record: SourceRecord, signal: AbortSignal) => Promise<Settled>;
+
+/** Records by how they ended. */
+export interface Counts {
+  delivered: number;
+  skipped: number;
+}
+
+/** Sink settings (see config.ts for their meaning). */
+export interface SinkOptions {
+  topic: string;
+  maxInFlight: number;
+  shutdownGraceMs: number;
+  onRejected: RejectedPolicy;
+}
+
+/** A running sink. */
+export interface Sink {
+  /** Runs until stopped or failed; resolves with the process exit code. */
+  run(): Promise<{ exitCode: 0 | 1; counts: Counts }>;
+  /** Starts a clean stop: no new records, deliveries in flight finish (within the grace period), commit. */
+  stop(): void;
+}
+
+/** Delivered progress is committed at least this often, besides at the end of every batch. */
+const COMMIT_INTERVAL_MS = 1_000;
+
+/** One partition's ownership period: from an assignment to its revocation. */
+interface Term {
+  abort: AbortController;
+  tracker: PartitionOffsets;
+  /** Last offset committed in this term, and when. */
+  committed: number | undefined;
+  committedAt: number;
+  /** The group's committed offset when the term began, if known. */
+  startOffset: number | undefined;
+  /** Set when KafkaJS reported the fetch offset deleted: where the partition stood then. */
+  outOfRangeFrom: number | "unknown" | undefined;
+}
+
+/** A partition's pipeline: its batches run one after another on `tail`, in offset order. */
+interface Lane {
+  partition: number;
+  tail: Promise<void>;
+  term: Term;
+}
+
+/**
+ * The loop: KafkaJS fetches; each partition's batch is taken over by that partition's lane and the
+ * partition is paused until the lane has settled it, so that a partition held up by retries holds up
+ * nothing else and KafkaJS goes on heartbeating. Offsets are committed up to the first record not yet
+ * accounted for.
+ */
+export function createSink(
+  options: SinkOptions,
+  deps: { source: KafkaSource; settle: SettleFn; log: Logger },
+) {
+  const { source, settle, log } = deps;
+  const lanes = new Map<number, Lane>();
+  const limiter = createLimiter(options.maxInFlight);
+  const counts: Counts = { delivered: 0, skipped: 0 };
+  let stopping = false;
+  let exitCode: 0 | 1 = 0;
+  let stopRequested: () => void = () => {};
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+
+  function newTerm(startOffset?: number): Term {
+    return {
+      abort: new AbortController(),
+      tracker: new PartitionOffsets(),
+      committed: undefined,
+      committedAt: Date.now(),
+      startOffset,
+      outOfRangeFrom: undefined,
+    };
+  }
+
+  function laneFor(partition: number): Lane {
+    let lane = lanes.get(partition);
+    if (!lane) {
+      lane = { partition, tail: Promise.resolve(), term: newTerm() };
+      lanes.set(partition, lane);
+    }
+    return lane;
+  }
+
+  function revoke(lane: Lane): void {
+    lane.term.abort.abort(new Error(`partition ${lane.partition} was revoked`));
+    lane.term = newTerm();
+  }
+
+  function onBatch(handoff: Handoff): void {
+    if (stopping) return;
+    const lane = laneFor(handoff.partition);
+    const term = lane.term;
+    const resume = handoff.pause();
+    const first = handoff.records[0];
+    if (first && term.outOfRangeFrom !== undefined) reportDeleted(handoff.partition, term, first.offset);
+    // A batch can overlap records this term already took (a fetch that raced a pause): take only new ones.
+    const last = term.tracker.lastAdded();
+    const records = handoff.records.filter((r) => last === undefined || r.offset > last);
+    for (const record of records) term.tracker.add(record.offset);
+    lane.tail = lane.tail.then(() => runBatch(term, handoff, records, resume));
+  }
+
+  async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[], resume: () => void) {
+    const signal = term.abort.signal;
+    let holdsSlot = false;
+    try {
+      await limiter.acquire(signal);
+      holdsSlot = true;
+      for (const record of records) {
+        if (stopping || signal.aborted) break;
+        const settled = await settle(record, signal);
+        if (!account(record, settled)) break;
+        term.tracker.complete(record.offset);
+        handoff.resolve(record.offset);
+        if (Date.now() - term.committedAt >= COMMIT_INTERVAL_MS) await commit(term, handoff);
+      }
+    } catch (error) {
+      if (!signal.aborted) fail("Internal error while delivering; stopping", error);
+    } finally {
+      if (holdsSlot) limiter.release();
+      if (!signal.aborted || stopping) await commit(term, handoff);
+      if (!stopping) resume();
+    }
+  }
+
+  /** Logs and counts a settled record; false when the record must stay unaccounted (policy stop). */
+  function account(record: SourceRecord, settled: Settled): boolean {
+    if (settled.kind === "delivered") {
+      counts.delivered++;
+      log.debug("Delivered", { ...recordFields(record), status: settled.status, attempts: settled.attempts });
+      return true;
+    }
+    const fields = { ...recordFields(record), status: settled.status, reason: settled.reason };
+    if (options.onRejected === "stop") {
+      log.error(
+        `Stopping at ${recordName(record)}: the message was rejected and --on-rejected=stop; it stays ` +
+          "uncommitted. Fix or remove it, or restart with --on-rejected=skip",
+        fields,
+      );
+      exitCode = 1;
+      stop();
+      return false;
+    }
+    counts.skipped++;
+    log.warn("Skipped a rejected message (--on-rejected=skip)", fields);
+    return true;
+  }
+
+  async function commit(term: Term, handoff: Handoff): Promise<void> {
+    const offset = term.tracker.committable();
+    if (offset === undefined || offset === term.committed) return;
+    try {
+      await handoff.commit(offset);
+      term.committed = offset;
+      term.committedAt = Date.now();
+      log.debug("Committed", { topic: handoff.topic, partition: handoff.partition, offset });
+    } catch (error) {
+      // The group is rebalancing or the broker is away: those records stay uncommitted and are delivered
+      // again by whoever owns the partition next. The EventStore takes repeats without harm.
+      log.warn("Cannot commit offset; the records after the last commit may be delivered again", {
+        topic: handoff.topic,
+        partition: handoff.partition,
+        offset,
+        error: (error as Error).message,
+      });
+    }
+  }
+
+  function reportDeleted(partition: number, term: Term, earliest: number): void {
+    const from = term.outOfRangeFrom === "unknown" ? undefined : term.outOfRangeFrom;
+    term.outOfRangeFrom = undefined;
+    if (from !== undefined && from >= earliest) return;
+    log.warn(
+      from === undefined
+        ? `Records of partition ${partition} before offset ${earliest} were deleted (retention) before ` +
+          "eventsink read them; resuming at the earliest record left"
+        : `Records ${from} to ${earliest - 1} (${earliest - from}) of partition ${partition} were deleted ` +
+          "(retention) before eventsink delivered them: they are lost to this sink. Resuming at the " +
+          "earliest record left",
+      { topic: options.topic, partition, lostFrom: from, lostTo: earliest - 1, resumeAt: earliest },
+    );
+  }
+
+  function onAssigned(topic: string, partitions: number[]): void {
+    const owned = new Set(partitions);
+    for (const lane of lanes.values()) if (!owned.has(lane.partition)) revoke(lane);
+    log.info("Partitions assigned", { topic, partitions: partitions.join(",") || "(none)" });
+    if (partitions.length === 0) return;
+    source.partitionStarts(topic, partitions).then((starts) => {
+      for (const start of starts) {
+        const term = laneFor(start.partition).term;
+        term.startOffset = start.committed;
+        if (start.committed !== undefined && start.committed < start.earliest) {
+          term.outOfRangeFrom = start.committed;
+        }
+      }
+    }).catch((error) => log.debug("Cannot read partition offsets", { error: (error as Error).message }));
+  }
+
+  function onOffsetOutOfRange(_topic: string, partition: number): void {
+    const term = laneFor(partition).term;
+    term.outOfRangeFrom = term.tracker.committable() ?? term.startOffset ?? "unknown";
+  }
+
+  function onCrash(error: Error, restart: boolean): void {
+    if (stopping) return;
+    if (restart) {
+      log.warn(
+        "Kafka consumer failed; it restarts by itself, and records not yet committed are fetched " +
+          "again",
+        { error: error.message },
+      );
+      // KafkaJS rebuilds its group state: whatever the lanes hold will be fetched again.
+      for (const lane of lanes.values()) revoke(lane);
+      return;
+    }
+    fail("Kafka consumer failed and cannot restart", error);
+  }
+
+  function fail(message: string, error: unknown): void {
+    log.error(message, { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    exitCode = 1;
+    stop();
+  }
+
+  function stop(): void {
+    if (stopping) return;
+    stopping = true;
+    stopRequested();
+  }
+
+  async function drain(): Promise<void> {
+    source.pauseAll();
+    const tails = () => Promise.all([...lanes.values()].map((lane) => lane.tail));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<"grace">((resolve) => {
+      timer = setTimeout(() => resolve("grace"), options.shutdownGraceMs);
+    });
+    const finished = await Promise.race([tails().then(() => "done" as const), graceOver]);
+    clearTimeout(timer);
+    if (finished === "grace") {
+      log.warn(
+        "Deliveries still in flight after the grace period are abandoned; they stay uncommitted " +
+          "and are delivered again on the next start",
+      );
+      for (const lane of lanes.values()) lane.term.abort.abort(new Error("shutdown grace period over"));
+      await tails();
+    }
+  }
+
+  return {
+    async run() {
+      try {
+        await source.start({ onBatch, onAssigned, onCrash, onOffsetOutOfRange });
+      } catch (error) {
+        stopping = true;
+        await source.stop().catch(() => {});
+        throw error;
+      }
+      await stopSignal;
+      await drain();
+      await source.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
+      log.info("Stopped", { delivered: counts.delivered, skipped: counts.skipped });
+      return { exitCode, counts };
+    },
+    stop,
+  } satisfies Sink;
+}

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { type Config, ENV_NAMES, helpText, parseCommand } from "../src/config.ts";
+
+const URL_FLAG = ["--eventstore-url", "http://eventstore.test"];
+const noEnv = () => undefined;
+
+function run(args: string[], env: Record<string, string> = {}): Config {
+  const parsed = parseCommand(args, (name) => env[name]);
+  assert.equal(parsed.kind, "run", parsed.kind === "usage-error" ? parsed.message : "");
+  return (parsed as { config: Config }).config;
+}
+
+function usageError(args: string[], env: Record<string, string> = {}): string {
+  const parsed = parseCommand(args, (name) => env[name]);
+  assert.equal(parsed.kind, "usage-error");
+  return (parsed as { message: string }).message;
+}
+
+Deno.test("config: defaults are the original service's", () => {
+  const config = run(URL_FLAG);
+  assert.deepEqual(config.brokers, ["localhost:9092"]);
+  assert.equal(config.topic, "helseopplysninger.rapid");
+  assert.equal(config.group, "hops-eventsink-group");
+  assert.equal(config.clientId, "hops-eventsink");
+  assert.equal(config.onRejected, "skip");
+  assert.equal(config.fromBeginning, false);
+  assert.equal(config.retry.giveUpMs, undefined);
+  assert.equal(config.logFormat, "text");
+});
+
+Deno.test("config: flag beats our env name, which beats the original's alias", () => {
+  const env = { EVENTSINK_TOPIC: "ours", KAFKA_TOPIC: "original", KAFKA_BROKERS: "b1:1,b2:2" };
+  assert.equal(run(URL_FLAG, env).topic, "ours");
+  assert.equal(run([...URL_FLAG, "--topic", "flag"], env).topic, "flag");
+  assert.equal(run(URL_FLAG, { KAFKA_TOPIC: "original" }).topic, "original");
+  assert.deepEqual(run(URL_FLAG, env).brokers, ["b1:1", "b2:2"]);
+});
+
+Deno.test("config: the original's HOPS_EVENTSTORE_BASE_URL works and a trailing slash is dropped", () => {
+  const config = run([], { HOPS_EVENTSTORE_BASE_URL: "https://es.test/base/" });
+  assert.equal(config.eventstoreUrl, "https://es.test/base");
+});
+
+Deno.test("config: durations and numbers", () => {
+  const config = run([...URL_FLAG, "--retry-initial", "250ms", "--retry-max", "2m", "--retry-give-up", "1h"]);
+  assert.deepEqual(config.retry, { initialMs: 250, maxMs: 120_000, giveUpMs: 3_600_000 });
+  assert.equal(run([...URL_FLAG, "--max-in-flight", "4"]).maxInFlight, 4);
+  assert.equal(run(URL_FLAG, { EVENTSINK_FROM_BEGINNING: "true" }).fromBeginning, true);
+});
+
+Deno.test("config: bad usage is reported with every problem named", async (t) => {
+  await t.step("missing EventStore URL", () => {
+    assert.match(usageError([]), /--eventstore-url is required/);
+  });
+  await t.step("unknown flag", () => {
+    assert.match(usageError(["--nope"]), /Unknown option '--nope'/);
+  });
+  await t.step("bad values, all at once", () => {
+    const message = usageError([
+      ...URL_FLAG,
+      "--retry-initial",
+      "5",
+      "--on-rejected",
+      "drop",
+      "--max-in-flight",
+      "0",
+      "--brokers",
+      "nohostport",
+      "--topic",
+      "bad topic",
+    ]);
+    for (
+      const expected of [
+        /--retry-initial/,
+        /--on-rejected must be one of skip, stop/,
+        /--max-in-flight/,
+        /nohostport/,
+        /--topic/,
+      ]
+    ) {
+      assert.match(message, expected);
+    }
+  });
+  await t.step("retry max shorter than initial", () => {
+    assert.match(usageError([...URL_FLAG, "--retry-initial", "10s", "--retry-max", "1s"]), /--retry-max/);
+  });
+  await t.step("bad URL and scheme", () => {
+    assert.match(usageError(["--eventstore-url", "eventstore"]), /is not a URL/);
+    assert.match(usageError(["--eventstore-url", "ftp://x"]), /http or https/);
+  });
+  await t.step("bad boolean in the environment", () => {
+    assert.match(
+      usageError(URL_FLAG, { EVENTSINK_FROM_BEGINNING: "maybe" }),
+      /EVENTSINK_FROM_BEGINNING=maybe/,
+    );
+  });
+});
+
+Deno.test("config: --help names every flag and env var; --version", () => {
+  const parsed = parseCommand(["--help"], noEnv);
+  assert.equal(parsed.kind, "help");
+  const text = (parsed as { text: string }).text;
+  for (const name of ENV_NAMES) assert.ok(text.includes(name), `${name} missing from --help`);
+  assert.equal(helpText(), text);
+  assert.equal(parseCommand(["--version"], noEnv).kind, "version");
+});

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import type { SourceRecord } from "../src/record.ts";
+import { describeKey, headerValues } from "../src/record.ts";
+import { buildRequest, DEFAULT_CONTENT_TYPE, requestId } from "../src/request.ts";
+
+const encoder = new TextEncoder();
+const value = encoder.encode('{"resourceType":"Bundle"}');
+
+function record(overrides: Partial<SourceRecord> = {}): SourceRecord {
+  return {
+    topic: "fhir",
+    partition: 2,
+    offset: 41,
+    key: encoder.encode("5f3c0a1e-2a4b-4bd0-9d1e-7a3f2c1b0e9d"),
+    value,
+    headers: {},
+    timestamp: "0",
+    ...overrides,
+  };
+}
+
+Deno.test("request: the value goes unmodified to $process-message with the record's Content-Type", () => {
+  const built = buildRequest(
+    record({
+      headers: { "Content-Type": encoder.encode("application/fhir+json; fhirVersion=4.0; charset=utf-8") },
+    }),
+    "http://es.test/base",
+  );
+  assert.ok(built.ok);
+  assert.equal(built.url, "http://es.test/base/fhir/4.0/$process-message");
+  assert.strictEqual(built.body, value, "the very same bytes, not a copy or a re-encoding");
+  assert.equal(built.headers["content-type"], "application/fhir+json; fhirVersion=4.0; charset=utf-8");
+  assert.equal(built.headers["x-request-id"], "eventsink-fhir-2-41");
+  assert.match(built.headers["user-agent"]!, /^eventsink\/\d+\.\d+\.\d+/);
+});
+
+Deno.test("request: header name is matched case-insensitively; absent means the documented default", () => {
+  const lower = buildRequest(record({ headers: { "content-type": "application/json" } }), "http://es");
+  assert.ok(lower.ok && lower.headers["content-type"] === "application/json");
+  const none = buildRequest(record(), "http://es");
+  assert.ok(none.ok && none.headers["content-type"] === DEFAULT_CONTENT_TYPE);
+});
+
+Deno.test("request: records that can never be a valid request are refused locally", () => {
+  const reasons = [
+    record({ value: null }),
+    record({ value: new Uint8Array() }),
+    record({ headers: { "Content-Type": "application/json", "content-type": "application/fhir+xml" } }),
+    record({ headers: { "Content-Type": "application/json\r\nX-Evil: 1" } }),
+    record({ headers: { "Content-Type": new Uint8Array([0xff, 0xfe]) } }),
+  ].map((r) => buildRequest(r, "http://es"));
+  for (const built of reasons) assert.equal(built.ok, false);
+  assert.deepEqual(reasons.map((r) => (r.ok ? "" : r.reason.split(" ").slice(-2).join(" "))), [
+    "(a tombstone)",
+    "is empty",
+    "that disagree",
+    "header value",
+    "header value",
+  ]);
+});
+
+Deno.test("request: the request id stays within 200 characters", () => {
+  const id = requestId(record({ topic: "t".repeat(249) }));
+  assert.equal(id.length, 200);
+});
+
+Deno.test("record: header values and keys for logs", () => {
+  assert.deepEqual(headerValues({ A: ["x", encoder.encode("y")], a: "z", b: "no" }, "a"), ["x", "y", "z"]);
+  assert.equal(describeKey(null), "(null)");
+  assert.equal(describeKey(encoder.encode("abc")), "abc");
+  assert.equal(describeKey(new Uint8Array([0, 1, 2, 0xff])), "(binary, 4 bytes)");
+});
