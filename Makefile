@@ -1,0 +1,70 @@
+# eventsink — make targets. `make help` lists them.
+#
+# Deno is pinned. A `deno` on PATH is used only if it is exactly that version; otherwise the pinned
+# one is installed from the npm registry into .tools/ (ignored by git; never a package.json at the root,
+# which would change how Deno resolves modules).
+
+DENO_VERSION := 2.9.6
+LOCAL_DENO := .tools/node_modules/deno/deno
+DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | head -n1 | grep -qx "deno $(DENO_VERSION) .*" && command -v deno || echo $(LOCAL_DENO))
+
+# The permission set, one flag a line with its reason: the same for `make run`, the binary and the tests.
+PERMISSIONS := $(shell grep -v '^\#' eventsink.permissions)
+ARGS ?=
+
+.PHONY: help toolchain test check fmt demo eventstore run build clean
+
+help:
+	@echo "make demo        start a local broker and EventStore stand-in, forward the example messages, show the result"
+	@echo "make test        unit and integration tests against a real Kafka broker (fetched with Maven)"
+	@echo "make check       formatting, lint and type check"
+	@echo "make run ARGS=…  run eventsink from source with its permission set"
+	@echo "make eventstore  run the EventStore stand-in on 127.0.0.1:8080 (ARGS=… for its flags)"
+	@echo "make build       compile dist/eventsink (needs Deno's runtime 'denort': online, or DENORT_BIN)"
+
+toolchain: $(DENO)
+
+$(LOCAL_DENO):
+	@command -v npm >/dev/null || { echo "make: npm is needed to install Deno $(DENO_VERSION) into .tools/" >&2; exit 1; }
+	npm install --prefix .tools --no-save --no-audit --no-fund deno@$(DENO_VERSION)
+	@$(LOCAL_DENO) --version | head -n1
+
+test: toolchain
+	$(DENO) run --frozen --allow-all tests/run.ts $(ARGS)
+
+check: toolchain
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) check --frozen main.ts src/ tests/
+
+fmt: toolchain
+	$(DENO) fmt
+
+demo: toolchain
+	$(DENO) run --frozen --allow-all tests/support/demo.ts
+
+eventstore: toolchain
+	$(DENO) run --frozen --allow-net tests/support/eventstore_main.ts --port 8080 $(ARGS)
+
+run: toolchain
+	$(DENO) run --frozen $(PERMISSIONS) main.ts $(ARGS)
+
+# deno compile downloads its runtime (denort) unless DENORT_BIN names one; offline, say so plainly.
+build: toolchain
+	@mkdir -p dist
+	@if [ -n "$$DENORT_BIN" ] && [ ! -f "$$DENORT_BIN" ]; then \
+	  echo "make build: DENORT_BIN=$$DENORT_BIN does not exist" >&2; exit 1; fi
+	@if $(DENO) compile --frozen $(PERMISSIONS) --output dist/eventsink main.ts >dist/compile.log 2>&1; then \
+	  echo "built dist/eventsink"; \
+	else \
+	  cat dist/compile.log >&2; \
+	  echo "" >&2; \
+	  echo "make build: deno compile failed. It needs Deno's runtime 'denort' $(DENO_VERSION) for this platform:" >&2; \
+	  echo "  it downloads it from dl.deno.land unless DENORT_BIN names a local copy. On a machine without" >&2; \
+	  echo "  that access, fetch denort-x86_64-unknown-linux-gnu.zip of Deno $(DENO_VERSION) elsewhere, unzip it," >&2; \
+	  echo "  and run: make build DENORT_BIN=/path/to/denort" >&2; \
+	  exit 1; \
+	fi
+
+clean:
+	rm -rf dist .cache

@@ -1,0 +1,180 @@
+/**
+ * Runs eventsink as a user would: `deno run` on main.ts with exactly the permission set of
+ * eventsink.permissions (the same flags `make build` bakes into the binary), JSON logs on stderr.
+ */
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** One JSON log line of eventsink. */
+export type LogLine = { time: string; level: string; msg: string } & Record<string, unknown>;
+
+/** A running eventsink process. */
+export interface EventsinkProcess {
+  /** Every log line so far, parsed. */
+  readonly lines: LogLine[];
+  /** Everything printed so far on stdout and stderr, as text (for checks that nothing leaked). */
+  output(): string;
+  /** Resolves with the first log line matching, or rejects naming what was seen. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  signal(signal: Deno.Signal): void;
+  /** Resolves with the exit code; rejects if the process has not exited within the timeout. */
+  exited(timeoutMs?: number): Promise<number>;
+  /** Kills it (SIGKILL) if it still runs and waits for it: for `finally` blocks. */
+  close(): Promise<void>;
+}
+
+/** The permission flags from eventsink.permissions. */
+export async function permissionFlags(): Promise<string[]> {
+  const text = await Deno.readTextFile(`${ROOT}eventsink.permissions`);
+  return text.split("\n").map((line) => line.trim()).filter((line) => line.startsWith("--"));
+}
+
+/** Options of a test run: the usual flags are given, `args` adds or overrides. */
+export interface SpawnOptions {
+  bootstrap: string;
+  topic: string;
+  group: string;
+  eventstoreUrl: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** Starts eventsink with JSON debug logs and fast retries, as the tests want it. */
+export async function spawnEventsink(options: SpawnOptions): Promise<EventsinkProcess> {
+  const args = [
+    "run",
+    "--frozen",
+    ...(await permissionFlags()),
+    `${ROOT}main.ts`,
+    "--brokers",
+    options.bootstrap,
+    "--topic",
+    options.topic,
+    "--group",
+    options.group,
+    "--eventstore-url",
+    options.eventstoreUrl,
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    "--retry-initial",
+    "100ms",
+    "--retry-max",
+    "1s",
+    ...(options.args ?? []),
+  ];
+  return spawnWith(args, options.env ?? {});
+}
+
+/** Starts `deno run <permissions> main.ts <args>` with nothing else added (for usage tests). */
+export async function spawnRaw(args: string[], env: Record<string, string> = {}): Promise<EventsinkProcess> {
+  return spawnWith(["run", "--frozen", ...(await permissionFlags()), `${ROOT}main.ts`, ...args], env);
+}
+
+function spawnWith(args: string[], env: Record<string, string>): EventsinkProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    // Only what Deno itself needs is inherited: a KAFKA_BROKERS in the tester's shell must not leak in.
+    env: { ...inherited(["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"]), NO_COLOR: "1", ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: ROOT,
+  }).spawn();
+  const lines: LogLine[] = [];
+  const chunks: string[] = [];
+  const waiters = new Set<() => void>();
+  const collect = async (stream: ReadableStream<Uint8Array>, parse: boolean) => {
+    let pending = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      chunks.push(text);
+      pending += text;
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      if (parse) for (const part of parts) lines.push(parseLine(part));
+      for (const wake of waiters) wake();
+    }
+  };
+  const readers = Promise.all([collect(child.stdout, false), collect(child.stderr, true)]);
+  const status = child.status.then(async (s) => {
+    await readers;
+    for (const wake of waiters) wake();
+    return s.code;
+  });
+  let exitedCode: number | undefined;
+  status.then((code) => (exitedCode = code));
+
+  const process: EventsinkProcess = {
+    lines,
+    output: () => chunks.join(""),
+    waitForLog(match, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find(match);
+          if (found) finish(() => resolve(found));
+          else if (exitedCode !== undefined) {
+            finish(() => reject(new Error(`eventsink exited (${exitedCode}) before the log line came:\n${tail()}`)));
+          }
+        };
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`log line not seen within ${timeoutMs} ms:\n${tail()}`))),
+          timeoutMs,
+        );
+        const finish = (settle: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          settle();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    signal: (signal) => child.kill(signal),
+    async exited(timeoutMs = 60_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`eventsink still running after ${timeoutMs} ms:\n${tail()}`)),
+          timeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([status, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      if (exitedCode === undefined) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await status;
+    },
+  };
+  const tail = () => process.output().split("\n").slice(-40).join("\n");
+  return process;
+}
+
+function inherited(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => {
+    const value = Deno.env.get(name);
+    return value === undefined ? [] : [[name, value]];
+  }));
+}
+
+function parseLine(text: string): LogLine {
+  try {
+    const parsed = JSON.parse(text);
+    if (typeof parsed === "object" && parsed !== null && typeof parsed.msg === "string") return parsed;
+  } catch {
+    // not one of our JSON lines: kept as a raw line
+  }
+  return { time: "", level: "raw", msg: text };
+}
