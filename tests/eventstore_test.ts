@@ -1,0 +1,864 @@
+import assert from "node:assert/strict";
+import { type EventStore, startEventStore } from "./support/eventstore.ts";
+import {
+  asResponseTo,
+  conflictingVariant,
+  type FhirBundle,
+  invalidVariants,
+  loadFixtures,
+  messageIdOf,
+  withNewIds,
+} from "./support/fhir_variants.ts";
+
+const PROCESS_MESSAGE = "/fhir/4.0/$process-message";
+const FHIR_JSON = "application/fhir+json";
+const TOKEN = "s3cret-token";
+const FIXTURES = await loadFixtures();
+const [BESTILLING, DIALOGMELDING, PATIENT_LINK] = FIXTURES.map((fixture) => fixture.bundle) as [
+  FhirBundle,
+  FhirBundle,
+  FhirBundle,
+];
+
+interface SendOptions {
+  method?: string;
+  path?: string;
+  /** null sends no Content-Type at all. */
+  contentType?: string | null;
+  token?: string;
+  headers?: Record<string, string>;
+  client?: Deno.HttpClient;
+}
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  json: unknown;
+  text: string;
+}
+
+interface OutcomeIssue {
+  severity: string;
+  code: string;
+  diagnostics?: string;
+  expression?: string[];
+}
+
+interface SearchBundle {
+  resourceType: string;
+  type: string;
+  total: number;
+  link: { relation: string; url: string }[];
+  entry?: { fullUrl: string; resource: FhirBundle; search: { mode: string } }[];
+}
+
+interface StoredSummary {
+  messageId: string;
+  bundleId: string;
+  contentType: string;
+  size: number;
+  receivedAt: string;
+}
+
+/** Requests the store over real HTTP and reads the whole answer, so no response body leaks. */
+async function send(
+  store: EventStore,
+  body: FhirBundle | string | Uint8Array<ArrayBuffer> | null,
+  options: SendOptions = {},
+): Promise<Reply> {
+  const headers = new Headers(options.headers);
+  const contentType = options.contentType === undefined ? FHIR_JSON : options.contentType;
+  if (contentType !== null) headers.set("content-type", contentType);
+  if (options.token !== undefined) headers.set("authorization", `Bearer ${options.token}`);
+  const response = await fetch(store.url + (options.path ?? PROCESS_MESSAGE), {
+    method: options.method ?? "POST",
+    // Bytes, so that fetch adds no Content-Type of its own.
+    body: body === null ? null : bytesOf(body),
+    headers,
+    client: options.client,
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null, text };
+}
+
+function bytesOf(body: FhirBundle | string | Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  return "resourceType" in body ? new TextEncoder().encode(JSON.stringify(body)) : body;
+}
+
+function admin(store: EventStore, path: string, method = "GET", body?: unknown): Promise<Reply> {
+  const json = body === undefined ? null : JSON.stringify(body);
+  return send(store, json, {
+    method,
+    path: `/_admin/${path}`,
+    contentType: json === null ? null : "application/json",
+  });
+}
+
+function fresh(bundle: FhirBundle = BESTILLING): FhirBundle {
+  return withNewIds(bundle);
+}
+
+/** Checks the answer is an OperationOutcome sent as FHIR JSON and gives its issues. */
+function issuesOf(reply: Reply): OutcomeIssue[] {
+  assert.equal(reply.headers.get("content-type"), FHIR_JSON);
+  const outcome = reply.json as { resourceType: string; issue: OutcomeIssue[] };
+  assert.equal(outcome.resourceType, "OperationOutcome");
+  return outcome.issue;
+}
+
+function assertOutcome(reply: Reply, status: number, code: string): OutcomeIssue {
+  assert.equal(reply.status, status, reply.text);
+  const [issue] = issuesOf(reply);
+  assert.ok(issue);
+  assert.equal(issue.severity, "error");
+  assert.equal(issue.code, code);
+  assert.ok(issue.diagnostics, "the issue explains itself");
+  return issue;
+}
+
+async function elapsedMs(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+Deno.test("accepts valid messages and stores their exact bytes", async (t) => {
+  await t.step("a fixture's file bytes are answered 202 and stored unchanged", async () => {
+    await using store = await startEventStore();
+    const [fixture] = FIXTURES;
+    assert.ok(fixture);
+    const reply = await send(store, fixture.bytes, { contentType: `${FHIR_JSON}; fhirVersion=4.0` });
+    assert.equal(reply.status, 202, reply.text);
+    assert.equal(issuesOf(reply)[0]?.severity, "information");
+    const [stored] = store.stored();
+    assert.ok(stored);
+    assert.deepEqual(stored.body, fixture.bytes);
+    assert.equal(stored.messageId, messageIdOf(fixture.bundle));
+    assert.equal(stored.bundleId, fixture.bundle.id);
+    assert.equal(stored.contentType, `${FHIR_JSON}; fhirVersion=4.0`);
+    assert.equal(stored.headers["content-type"], `${FHIR_JSON}; fhirVersion=4.0`);
+    assert.ok(stored.receivedAt instanceof Date);
+  });
+
+  await t.step("odd whitespace, CRLF and non-ASCII text are kept byte for byte", async () => {
+    await using store = await startEventStore();
+    const odd = `\r\n \t${JSON.stringify(fresh(), null, 3).replaceAll("\n", "\r\n\t ")}\n\n`;
+    const bytes = new TextEncoder().encode(odd);
+    assert.equal((await send(store, bytes)).status, 202);
+    assert.deepEqual(store.stored()[0]?.body, bytes);
+  });
+
+  await t.step(
+    "the two questionnaire fixtures share their ids, so the second as-is is a conflict",
+    async () => {
+      await using store = await startEventStore();
+      assert.equal(messageIdOf(DIALOGMELDING), messageIdOf(PATIENT_LINK));
+      assert.equal((await send(store, DIALOGMELDING)).status, 202);
+      assertOutcome(await send(store, PATIENT_LINK), 409, "conflict");
+    },
+  );
+
+  await t.step("withNewIds gives distinct valid messages with consistent references", async () => {
+    await using store = await startEventStore();
+    const copies = Array.from(
+      { length: 300 },
+      (_, index) => fresh(FIXTURES[index % FIXTURES.length]?.bundle),
+    );
+    assert.equal(new Set(copies.map(messageIdOf)).size, copies.length);
+    const statuses = await Promise.all(copies.map(async (copy) => (await send(store, copy)).status));
+    assert.deepEqual(new Set(statuses), new Set([202]));
+    assert.equal(store.stored().length, copies.length);
+    const copy = fresh(BESTILLING);
+    const focus = copy.entry?.[0]?.resource?.focus as { reference: string }[];
+    assert.deepEqual(
+      focus.map((reference) => reference.reference),
+      copy.entry?.slice(1).map((entry) => entry.fullUrl),
+    );
+  });
+});
+
+Deno.test("answers 422 with an OperationOutcome naming the broken rule", async (t) => {
+  await using store = await startEventStore();
+  for (const { name } of invalidVariants(BESTILLING)) {
+    await t.step(name, async () => {
+      for (const fixture of FIXTURES) {
+        const variant = invalidVariants(fixture.bundle).find((candidate) => candidate.name === name);
+        assert.ok(variant);
+        const reply = await send(store, variant.bundle);
+        const issues = issuesOf(reply);
+        assert.equal(reply.status, 422, `${fixture.name}: ${reply.text}`);
+        assert.equal(issues.length, 1, `${fixture.name} breaks one rule only: ${reply.text}`);
+        const issue = assertOutcome(reply, 422, variant.code);
+        assert.deepEqual(issue.expression, [variant.expression]);
+      }
+    });
+  }
+
+  await t.step("nothing invalid was stored", () => {
+    assert.equal(store.stored().length, 0);
+  });
+
+  await t.step("a response.identifier naming a stored message is accepted", async () => {
+    const request = fresh(DIALOGMELDING);
+    assert.equal((await send(store, request)).status, 202);
+    const answer = asResponseTo(fresh(PATIENT_LINK), messageIdOf(request));
+    assert.equal((await send(store, answer)).status, 202);
+  });
+
+  await t.step("the future is judged by the store's clock", async () => {
+    await using early = await startEventStore({ now: () => new Date("2016-01-01T00:00:00Z") });
+    const issue = assertOutcome(await send(early, fresh(BESTILLING)), 422, "invalid");
+    assert.match(issue.diagnostics ?? "", /future/);
+    assert.equal((await send(early, fresh(DIALOGMELDING))).status, 202);
+  });
+
+  await t.step("several broken rules are all reported", async () => {
+    const broken = { ...fresh(), type: "collection", timestamp: undefined };
+    const reply = await send(store, broken);
+    assert.equal(reply.status, 422);
+    assert.deepEqual(issuesOf(reply).map((issue) => issue.expression?.[0]), [
+      "Bundle.type",
+      "Bundle.timestamp",
+    ]);
+  });
+});
+
+Deno.test("is idempotent on the message id", async (t) => {
+  await using store = await startEventStore();
+  const original = fresh();
+  const bytes = bytesOf(original);
+
+  await t.step("a byte-identical repeat is 202 and stored once", async () => {
+    assert.equal((await send(store, bytes)).status, 202);
+    const repeat = await send(store, bytes);
+    assert.equal(repeat.status, 202);
+    assert.match(issuesOf(repeat)[0]?.diagnostics ?? "", /already stored/);
+    assert.equal(store.stored().length, 1);
+  });
+
+  await t.step("the same message id with other content is 409", async () => {
+    const issue = assertOutcome(await send(store, conflictingVariant(original)), 409, "conflict");
+    assert.deepEqual(issue.expression, ["Bundle.entry[0].resource.id"]);
+  });
+
+  await t.step("a body differing only in whitespace is other content too", async () => {
+    assertOutcome(await send(store, JSON.stringify(original, null, 2)), 409, "conflict");
+  });
+
+  await t.step(
+    "a new Bundle.id under a stored message id is a conflict, the key being the message id",
+    async () => {
+      assertOutcome(await send(store, { ...original, id: crypto.randomUUID() }), 409, "conflict");
+    },
+  );
+
+  await t.step("the first stored bytes stay", () => {
+    assert.equal(store.stored().length, 1);
+    assert.deepEqual(store.stored()[0]?.body, bytes);
+  });
+});
+
+Deno.test("answers 400 for bodies that are not FHIR, 422 for resources that are not Bundles", async (t) => {
+  await using store = await startEventStore();
+  const notFhir: [string, string | Uint8Array<ArrayBuffer>][] = [
+    ["an empty body", ""],
+    ["text that is not JSON", "this is not JSON"],
+    ["truncated JSON", JSON.stringify(fresh()).slice(0, 100)],
+    ["bytes that are not UTF-8", new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])],
+    ["a JSON array", "[1, 2]"],
+    ["a JSON string", '"Bundle"'],
+    ["JSON null", "null"],
+    ["an object without resourceType", JSON.stringify({ ...fresh(), resourceType: undefined })],
+  ];
+  for (const [name, body] of notFhir) {
+    await t.step(`400 for ${name}`, async () => {
+      assertOutcome(await send(store, body), 400, "structure");
+    });
+  }
+
+  await t.step("422 for a resource other than a Bundle", async () => {
+    const header = fresh().entry?.[0]?.resource;
+    assert.ok(header);
+    const issue = assertOutcome(await send(store, JSON.stringify(header)), 422, "invalid");
+    assert.match(issue.diagnostics ?? "", /MessageHeader/);
+  });
+
+  assert.equal(store.stored().length, 0);
+});
+
+Deno.test("requires the bearer token when one is configured", async (t) => {
+  await using store = await startEventStore({ token: TOKEN });
+
+  await t.step("no Authorization is 401 with a Bearer challenge", async () => {
+    const reply = await send(store, fresh());
+    assertOutcome(reply, 401, "login");
+    assert.equal(reply.headers.get("www-authenticate"), 'Bearer realm="eventstore"');
+  });
+
+  await t.step("a wrong token is 401 with invalid_token", async () => {
+    const reply = await send(store, fresh(), { token: "wrong" });
+    assertOutcome(reply, 401, "login");
+    assert.match(reply.headers.get("www-authenticate") ?? "", /^Bearer .*error="invalid_token"/);
+  });
+
+  await t.step("another scheme is 401", async () => {
+    const basic = { authorization: `Basic ${btoa(`user:${TOKEN}`)}` };
+    assertOutcome(await send(store, fresh(), { headers: basic }), 401, "login");
+  });
+
+  await t.step("nothing was stored without the token", () => {
+    assert.equal(store.stored().length, 0);
+  });
+
+  await t.step("the right token is accepted, whatever the case of the scheme", async () => {
+    assert.equal((await send(store, fresh(), { token: TOKEN })).status, 202);
+    assert.equal((await send(store, fresh(), { headers: { authorization: `bearer ${TOKEN}` } })).status, 202);
+  });
+
+  await t.step("an authorize hook decides instead, and may be async", async () => {
+    const seen: (string | null)[] = [];
+    await using hooked = await startEventStore({
+      authorize: async (authorization) => {
+        seen.push(authorization);
+        await Promise.resolve();
+        return authorization === "Bearer from-hook";
+      },
+    });
+    assert.equal((await send(hooked, fresh(), { token: "from-hook" })).status, 202);
+    assert.equal((await send(hooked, fresh(), { token: TOKEN })).status, 401);
+    assert.equal((await send(hooked, fresh())).status, 401);
+    assert.deepEqual(seen, ["Bearer from-hook", `Bearer ${TOKEN}`, null]);
+  });
+
+  await t.step("token and authorize together are refused", async () => {
+    await assert.rejects(startEventStore({ token: TOKEN, authorize: () => true }), TypeError);
+  });
+
+  await t.step("without a token nothing is checked", async () => {
+    await using open = await startEventStore();
+    assert.equal((await send(open, fresh())).status, 202);
+  });
+});
+
+Deno.test("accepts the JSON media types only", async (t) => {
+  await using store = await startEventStore();
+  const accepted = [
+    FHIR_JSON,
+    "application/json",
+    "application/fhir+json; fhirVersion=4.0",
+    "Application/FHIR+JSON;charset=UTF-8",
+    'application/json; charset="utf-8"; fhirVersion=4.0',
+  ];
+  for (const contentType of accepted) {
+    await t.step(`202 for ${contentType}`, async () => {
+      assert.equal((await send(store, fresh(), { contentType })).status, 202);
+    });
+  }
+  const refused = [
+    "application/fhir+xml",
+    "application/fhir+xml; fhirVersion=4.0",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/fhir+json; charset=iso-8859-1",
+    "application/fhir+json; fhirVersion=3.0",
+  ];
+  for (const contentType of refused) {
+    await t.step(`415 for ${contentType}`, async () => {
+      assertOutcome(await send(store, fresh(), { contentType }), 415, "not-supported");
+    });
+  }
+  await t.step("415 without a Content-Type", async () => {
+    assertOutcome(await send(store, fresh(), { contentType: null }), 415, "not-supported");
+  });
+  await t.step("only the accepted ones were stored", () => {
+    assert.equal(store.stored().length, accepted.length);
+  });
+});
+
+Deno.test("refuses bodies over the size limit with 413", async (t) => {
+  await t.step("a configured limit is inclusive", async () => {
+    const bytes = bytesOf(fresh());
+    await using store = await startEventStore({ maxBodyBytes: bytes.byteLength });
+    assert.equal((await send(store, bytes)).status, 202);
+    const oneTooMany = bytesOf(`${JSON.stringify(fresh())} `);
+    assert.equal(oneTooMany.byteLength, bytes.byteLength + 1);
+    assertOutcome(await send(store, oneTooMany), 413, "too-costly");
+    assert.equal(store.stored().length, 1);
+    assert.equal(store.requests()[1]?.bodyBytes, oneTooMany.byteLength);
+  });
+
+  await t.step("the default limit is 5 MiB", async () => {
+    await using store = await startEventStore();
+    const padded = { ...fresh(), meta: { tag: [{ display: "x".repeat(5 * 1024 * 1024) }] } };
+    assertOutcome(await send(store, padded), 413, "too-costly");
+    assert.equal(store.stored().length, 0);
+  });
+});
+
+Deno.test("answers 405 for other methods and 404 for unknown paths", async (t) => {
+  await using store = await startEventStore();
+  for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
+    await t.step(`405 for ${method} on $process-message`, async () => {
+      const reply = await send(store, method === "GET" ? null : fresh(), { method });
+      assertOutcome(reply, 405, "not-supported");
+      assert.equal(reply.headers.get("allow"), "POST");
+    });
+  }
+  await t.step("405 for POST on the Bundle search", async () => {
+    const reply = await send(store, fresh(), { path: "/fhir/4.0/Bundle" });
+    assertOutcome(reply, 405, "not-supported");
+    assert.equal(reply.headers.get("allow"), "GET");
+  });
+  for (const path of ["/", "/fhir/4.0/Patient", `${PROCESS_MESSAGE}/extra`, "/fhir/4.0/%24process-message"]) {
+    await t.step(`404 for ${path}`, async () => {
+      assertOutcome(await send(store, fresh(), { path }), 404, "not-found");
+    });
+  }
+  assert.equal(store.stored().length, 0);
+});
+
+Deno.test("searches the stored messages as a searchset Bundle", async (t) => {
+  await using store = await startEventStore({ token: TOKEN });
+  const search = (query: string, token: string | null = TOKEN) =>
+    send(store, null, {
+      method: "GET",
+      path: `/fhir/4.0/Bundle${query}`,
+      token: token ?? undefined,
+      contentType: null,
+    });
+
+  await t.step("an empty store has total 0 and no entries", async () => {
+    const reply = await search("?_count=1");
+    assert.equal(reply.status, 200);
+    const bundle = reply.json as SearchBundle;
+    assert.equal(bundle.type, "searchset");
+    assert.equal(bundle.total, 0);
+    assert.equal(bundle.entry, undefined);
+  });
+
+  const messages = FIXTURES.map((fixture) => fresh(fixture.bundle));
+  for (const message of messages) await send(store, message, { token: TOKEN });
+
+  await t.step("_count=1 gives the first stored message, the total and a next link", async () => {
+    const reply = await search("?_count=1");
+    assert.equal(reply.headers.get("content-type"), FHIR_JSON);
+    const bundle = reply.json as SearchBundle;
+    assert.equal(bundle.resourceType, "Bundle");
+    assert.equal(bundle.total, 3);
+    assert.equal(bundle.entry?.length, 1);
+    assert.deepEqual(bundle.entry?.[0]?.resource, messages[0]);
+    assert.equal(bundle.entry?.[0]?.fullUrl, `urn:uuid:${messages[0]?.id}`);
+    assert.equal(bundle.entry?.[0]?.search.mode, "match");
+    const next = bundle.link.find((link) => link.relation === "next");
+    assert.equal(new URL(next?.url ?? "").search, "?_count=1&_offset=1");
+  });
+
+  await t.step("_offset pages through in arrival order", async () => {
+    const bundle = (await search("?_count=2&_offset=1")).json as SearchBundle;
+    assert.deepEqual(bundle.entry?.map((entry) => entry.resource), messages.slice(1));
+    assert.equal(bundle.link.some((link) => link.relation === "next"), false);
+  });
+
+  await t.step("without _count every message is listed; _count=0 gives the total only", async () => {
+    assert.equal(((await search("")).json as SearchBundle).entry?.length, 3);
+    const totalOnly = (await search("?_count=0")).json as SearchBundle;
+    assert.equal(totalOnly.total, 3);
+    assert.equal(totalOnly.entry, undefined);
+  });
+
+  await t.step("bad _count or _offset is 400", async () => {
+    for (const query of ["?_count=-1", "?_count=ten", "?_offset=1.5"]) {
+      assertOutcome(await search(query), 400, "invalid");
+    }
+  });
+
+  await t.step("the token is required", async () => {
+    assertOutcome(await search("?_count=1", null), 401, "login");
+    assertOutcome(await search("?_count=1", "wrong"), 401, "login");
+  });
+});
+
+Deno.test("records every request and counts answers", async (t) => {
+  await using store = await startEventStore({ token: TOKEN });
+
+  await t.step("method, path, lower-case headers, size, status, message id and time", async () => {
+    const message = fresh();
+    const headers = { "X-Request-ID": "req-1", "User-Agent": "eventsink-test/1" };
+    const bytes = bytesOf(message);
+    await send(store, bytes, { token: TOKEN, headers });
+    const [request] = store.requests();
+    assert.ok(request);
+    assert.equal(request.method, "POST");
+    assert.equal(request.path, PROCESS_MESSAGE);
+    assert.equal(request.headers["x-request-id"], "req-1");
+    assert.equal(request.headers["user-agent"], "eventsink-test/1");
+    assert.equal(request.headers["authorization"], `Bearer ${TOKEN}`);
+    assert.equal(request.headers["content-type"], FHIR_JSON);
+    assert.equal(request.bodyBytes, bytes.byteLength);
+    assert.equal(request.status, 202);
+    assert.equal(request.dropped, false);
+    assert.equal(request.injected, false);
+    assert.equal(request.messageId, messageIdOf(message));
+    assert.ok(request.receivedAt instanceof Date);
+  });
+
+  await t.step("refused requests are recorded too, with their message id", async () => {
+    const message = fresh();
+    await send(store, message, { token: "wrong" });
+    await send(store, null, { method: "GET", path: "/nowhere?x=1", contentType: null });
+    const [, refused, unknown] = store.requests();
+    assert.equal(refused?.status, 401);
+    assert.equal(refused?.messageId, messageIdOf(message));
+    assert.equal(unknown?.status, 404);
+    assert.equal(unknown?.path, "/nowhere?x=1");
+    assert.equal(unknown?.messageId, null);
+  });
+
+  await t.step("stats count requests by status", () => {
+    assert.deepEqual(store.stats(), {
+      requests: 3,
+      stored: 1,
+      dropped: 0,
+      injected: 0,
+      byStatus: { "202": 1, "401": 1, "404": 1 },
+    });
+  });
+
+  await t.step("waitForStored and waitForRequests resolve once enough arrived", async () => {
+    const waiting = Promise.all([store.waitForStored(3), store.waitForRequests(5)]);
+    await send(store, fresh(), { token: TOKEN });
+    await send(store, fresh(), { token: TOKEN });
+    await waiting;
+    await store.waitForStored(1);
+  });
+
+  await t.step("they reject saying how many arrived", async () => {
+    await assert.rejects(store.waitForStored(5, { timeoutMs: 50 }), /5 stored messages: 3 arrived/);
+    await assert.rejects(store.waitForRequests(9, { timeoutMs: 50 }), /9 requests: 5 arrived/);
+  });
+
+  await t.step("reset forgets everything", () => {
+    store.reset();
+    assert.equal(store.stored().length, 0);
+    assert.equal(store.requests().length, 0);
+  });
+});
+
+Deno.test("injects faults", async (t) => {
+  await using store = await startEventStore();
+
+  await t.step("latency delays every POST by at least the set time", async () => {
+    store.faults.latency(200);
+    const slow = await elapsedMs(() => send(store, fresh()));
+    store.faults.latency(0);
+    const quick = await elapsedMs(() => send(store, fresh()));
+    assert.ok(slow >= 200, `took ${slow} ms`);
+    assert.ok(quick < 200, `took ${quick} ms`);
+  });
+
+  await t.step("a script answers its statuses in order without storing, then normally", async () => {
+    store.reset();
+    store.faults.script([503, 500, 429, 202]);
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await send(store, fresh())).status);
+    assert.deepEqual(statuses, [503, 500, 429, 202, 202, 202]);
+    assert.equal(store.stored().length, 2);
+    assert.deepEqual(store.requests().map((request) => request.injected), [
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    assert.equal(store.stats().injected, 4);
+  });
+
+  await t.step("injected failures are OperationOutcomes", async () => {
+    store.faults.script([503, 429, 400]);
+    assertOutcome(await send(store, fresh()), 503, "transient");
+    assertOutcome(await send(store, fresh()), 429, "throttled");
+    assertOutcome(await send(store, fresh()), 400, "processing");
+  });
+
+  await t.step('"pass" evaluates normally and "drop" drops, inside a script', async () => {
+    store.reset();
+    store.faults.script([503, "pass", "drop", 500]);
+    assert.equal((await send(store, fresh())).status, 503);
+    assert.equal((await send(store, fresh())).status, 202);
+    await withFreshClient((client) => assert.rejects(send(store, fresh(), { client }), TypeError));
+    assert.equal((await send(store, fresh())).status, 500);
+    assert.equal((await send(store, fresh())).status, 202);
+    assert.equal(store.stored().length, 2);
+  });
+
+  await t.step("an outage answers every POST until reset", async () => {
+    store.reset();
+    store.faults.outage({ status: 503, retryAfter: 7 });
+    for (let i = 0; i < 3; i++) {
+      const reply = await send(store, fresh());
+      assertOutcome(reply, 503, "transient");
+      assert.equal(reply.headers.get("retry-after"), "7");
+    }
+    assert.equal(store.stored().length, 0);
+    store.faults.reset();
+    assert.equal((await send(store, fresh())).status, 202);
+  });
+
+  await t.step("an outage defaults to 503 and ends with outage(null)", async () => {
+    store.faults.outage({});
+    assert.equal((await send(store, fresh())).status, 503);
+    store.faults.outage(null);
+    assert.equal((await send(store, fresh())).status, 202);
+  });
+
+  await t.step(
+    "retryAfter adds Retry-After to injected failures, in seconds or as an HTTP-date",
+    async () => {
+      store.faults.retryAfter(3);
+      store.faults.script([503]);
+      assert.equal((await send(store, fresh())).headers.get("retry-after"), "3");
+      const date = new Date("2030-01-02T03:04:05Z");
+      store.faults.retryAfter(date);
+      store.faults.outage({ status: 502 });
+      assert.equal((await send(store, fresh())).headers.get("retry-after"), "Wed, 02 Jan 2030 03:04:05 GMT");
+      store.faults.outage({ status: 503, retryAfter: "Thu, 03 Jan 2030 00:00:00 GMT" });
+      assert.equal((await send(store, fresh())).headers.get("retry-after"), "Thu, 03 Jan 2030 00:00:00 GMT");
+      store.faults.reset();
+      store.faults.script([503]);
+      assert.equal((await send(store, fresh())).headers.get("retry-after"), null);
+    },
+  );
+
+  await t.step(
+    "dropConnections closes the connection: fetch rejects with a TypeError, nothing is stored",
+    async () => {
+      store.reset();
+      store.faults.dropConnections(1);
+      await withFreshClient((client) => assert.rejects(send(store, fresh(), { client }), TypeError));
+      assert.equal(store.stored().length, 0);
+      const [dropped] = store.requests();
+      assert.equal(dropped?.dropped, true);
+      assert.equal(dropped?.status, null);
+      assert.equal(dropped?.injected, true);
+      assert.equal(store.stats().dropped, 1);
+      assert.equal((await send(store, fresh())).status, 202);
+    },
+  );
+
+  await t.step("Deno's fetch replays a request dropped on a reused connection once, unseen", async () => {
+    store.reset();
+    const message = fresh();
+    await withFreshClient(async (client) => {
+      assert.equal((await send(store, fresh(), { client })).status, 202);
+      store.faults.dropConnections(1);
+      assert.equal((await send(store, message, { client })).status, 202);
+    });
+    const attempts = store.requests().filter((request) => request.messageId === messageIdOf(message));
+    assert.deepEqual(attempts.map((request) => request.status), [null, 202]);
+  });
+
+  await t.step('dropConnections("all") drops every POST until reset', async () => {
+    store.reset();
+    store.faults.dropConnections("all");
+    await assert.rejects(send(store, fresh()), TypeError);
+    await assert.rejects(send(store, fresh()), TypeError);
+    assert.equal(store.stored().length, 0);
+    assert.ok(store.requests().every((request) => request.dropped));
+    store.faults.reset();
+    assert.equal((await send(store, fresh())).status, 202);
+  });
+
+  await t.step("slowBody sends the headers at once and trickles the body", async () => {
+    store.faults.slowBody(400);
+    const start = performance.now();
+    const response = await fetch(`${store.url}${PROCESS_MESSAGE}`, {
+      method: "POST",
+      body: bytesOf(fresh()),
+      headers: { "content-type": FHIR_JSON },
+    });
+    const headersAfter = performance.now() - start;
+    const outcome = await response.json();
+    const bodyAfter = performance.now() - start;
+    store.faults.slowBody(0);
+    assert.equal(response.status, 202);
+    assert.equal(outcome.resourceType, "OperationOutcome");
+    assert.ok(headersAfter < 400, `headers after ${headersAfter} ms`);
+    assert.ok(bodyAfter >= 400, `body after ${bodyAfter} ms`);
+  });
+
+  await t.step("failMessage fails one message id every time and leaves the others alone", async () => {
+    store.reset();
+    const stuck = fresh();
+    store.faults.failMessage(messageIdOf(stuck), 500);
+    for (let i = 0; i < 3; i++) assertOutcome(await send(store, stuck), 500, "transient");
+    assert.equal((await send(store, fresh())).status, 202);
+    store.faults.failMessage(messageIdOf(stuck), null);
+    assert.equal((await send(store, stuck)).status, 202);
+    assert.deepEqual(store.stored().map((message) => message.messageId).at(-1), messageIdOf(stuck));
+  });
+
+  await t.step("bad fault values throw and change nothing", () => {
+    store.faults.reset();
+    assert.throws(() => store.faults.latency(-1), RangeError);
+    assert.throws(() => store.faults.script([503, 99]), RangeError);
+    assert.throws(() => store.faults.script([204]), RangeError);
+    assert.throws(() => store.faults.dropConnections(1.5), RangeError);
+    assert.throws(() => store.faults.retryAfter(""), RangeError);
+    assert.throws(() => store.faults.apply({ latencyMs: 10, slowBodyMs: -5 }), RangeError);
+    assert.deepEqual(store.faults.state(), {
+      latencyMs: 0,
+      script: [],
+      outage: null,
+      retryAfter: null,
+      dropConnections: 0,
+      slowBodyMs: 0,
+      failMessages: {},
+    });
+  });
+
+  await t.step("faults touch POSTs to $process-message only", async () => {
+    store.faults.outage({ status: 503 });
+    const search = await send(store, null, {
+      method: "GET",
+      path: "/fhir/4.0/Bundle?_count=1",
+      contentType: null,
+    });
+    assert.equal(search.status, 200);
+    assert.equal((await admin(store, "stats")).status, 200);
+    store.faults.reset();
+  });
+});
+
+async function withFreshClient<T>(use: (client: Deno.HttpClient) => Promise<T>): Promise<T> {
+  // A client of its own opens a new connection, which Deno's fetch does not retry when it is dropped.
+  const client = Deno.createHttpClient({});
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test("offers an admin API that needs no token", async (t) => {
+  await using store = await startEventStore({ token: TOKEN });
+  const messages = [fresh(), fresh(DIALOGMELDING)];
+  for (const message of messages) await send(store, message, { token: TOKEN });
+
+  await t.step("GET /_admin/stored lists the stored messages without their bodies", async () => {
+    const reply = await admin(store, "stored");
+    assert.equal(reply.status, 200);
+    const stored = reply.json as StoredSummary[];
+    assert.deepEqual(stored.map((message) => message.messageId), messages.map(messageIdOf));
+    assert.deepEqual(stored.map((message) => message.bundleId), messages.map((message) => message.id));
+    assert.equal(stored[0]?.contentType, FHIR_JSON);
+    assert.equal(stored[0]?.size, bytesOf(messages[0] as FhirBundle).byteLength);
+    assert.ok(Date.parse(stored[0]?.receivedAt ?? "") > 0);
+  });
+
+  await t.step("GET /_admin/requests and /_admin/stats show the FHIR requests only", async () => {
+    const requests = (await admin(store, "requests")).json as { status: number; path: string }[];
+    assert.deepEqual(requests.map((request) => request.status), [202, 202]);
+    const stats = (await admin(store, "stats")).json as {
+      requests: number;
+      byStatus: Record<string, number>;
+    };
+    assert.equal(stats.requests, 2);
+    assert.deepEqual(stats.byStatus, { "202": 2 });
+  });
+
+  await t.step("POST /_admin/faults sets faults and answers their state", async () => {
+    const reply = await admin(store, "faults", "POST", {
+      script: [503, "pass"],
+      retryAfter: 5,
+      failMessages: { "some-id": 500 },
+    });
+    assert.equal(reply.status, 200);
+    const state = reply.json as {
+      script: unknown[];
+      retryAfter: string;
+      failMessages: Record<string, number>;
+    };
+    assert.deepEqual(state.script, [503, "pass"]);
+    assert.equal(state.retryAfter, "5");
+    assert.deepEqual(state.failMessages, { "some-id": 500 });
+    const failed = await send(store, fresh(), { token: TOKEN });
+    assert.equal(failed.status, 503);
+    assert.equal(failed.headers.get("retry-after"), "5");
+    assert.deepEqual(((await admin(store, "faults")).json as { script: unknown[] }).script, ["pass"]);
+  });
+
+  await t.step("the admin API keeps working while every POST is dropped", async () => {
+    assert.equal((await admin(store, "faults", "POST", { dropConnections: "all" })).status, 200);
+    await assert.rejects(send(store, fresh(), { token: TOKEN }), TypeError);
+    assert.equal((await admin(store, "stored")).status, 200);
+  });
+
+  await t.step("bad settings are 400 and change nothing", async () => {
+    const before = (await admin(store, "faults")).json;
+    assertOutcome(await admin(store, "faults", "POST", { latencyMs: "slow" }), 400, "invalid");
+    assertOutcome(await admin(store, "faults", "POST", { sometimes: true }), 400, "invalid");
+    assertOutcome(await admin(store, "faults", "POST", [1]), 400, "invalid");
+    assertOutcome(await send(store, "{", { path: "/_admin/faults", contentType: null }), 400, "invalid");
+    assert.deepEqual((await admin(store, "faults")).json, before);
+  });
+
+  await t.step("POST /_admin/faults with reset clears the faults first", async () => {
+    const state = (await admin(store, "faults", "POST", { reset: true, latencyMs: 1 })).json;
+    assert.deepEqual(state, {
+      latencyMs: 1,
+      script: [],
+      outage: null,
+      retryAfter: null,
+      dropConnections: 0,
+      slowBodyMs: 0,
+      failMessages: {},
+    });
+  });
+
+  await t.step("POST /_admin/reset forgets messages, requests and faults", async () => {
+    const reply = await admin(store, "reset", "POST");
+    assert.equal(reply.status, 204);
+    assert.deepEqual((await admin(store, "stored")).json, []);
+    assert.equal(store.requests().length, 0);
+    assert.equal(store.faults.state().latencyMs, 0);
+  });
+
+  await t.step("unknown admin paths are 404 and wrong methods 405", async () => {
+    assertOutcome(await admin(store, "nothing"), 404, "not-found");
+    const reply = await admin(store, "stored", "DELETE");
+    assertOutcome(reply, 405, "not-supported");
+    assert.equal(reply.headers.get("allow"), "GET");
+  });
+});
+
+Deno.test("listens where asked and closes cleanly", async (t) => {
+  await t.step("the url is the base URL on 127.0.0.1", async () => {
+    await using store = await startEventStore();
+    assert.match(store.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  await t.step("close is idempotent and ends pending waits and faults", async () => {
+    const store = await startEventStore();
+    store.faults.slowBody(60_000);
+    const response = await fetch(`${store.url}${PROCESS_MESSAGE}`, {
+      method: "POST",
+      body: bytesOf(fresh()),
+      headers: { "content-type": FHIR_JSON },
+    });
+    const waiting = assert.rejects(
+      store.waitForStored(2, { timeoutMs: 60_000 }),
+      /closed while waiting for 2 stored messages: 1 arrived/,
+    );
+    await Promise.all([store.close(), store.close()]);
+    await waiting;
+    await assert.rejects(response.text());
+  });
+
+  await t.step("a port in use is refused", async () => {
+    await using first = await startEventStore();
+    const port = Number(new URL(first.url).port);
+    await assert.rejects(startEventStore({ port }), Deno.errors.AddrInUse);
+  });
+});
