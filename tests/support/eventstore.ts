@@ -214,6 +214,8 @@ interface ReceivedBody {
 interface Incoming {
   req: Request;
   url: URL;
+  /** Request headers, names in lower case. */
+  headers: Record<string, string>;
   body: ReceivedBody;
   json: ParsedBody;
   receivedAt: Date;
@@ -398,7 +400,8 @@ async function handle(state: State, req: Request, relayPort: number): Promise<Re
   if (url.pathname.startsWith(ADMIN_PREFIX)) return await handleAdmin(state, req, url);
   const receivedAt = state.now();
   const body = await readBody(req, state.maxBodyBytes);
-  const incoming: Incoming = { req, url, body, json: parseJson(body), receivedAt, relayPort };
+  const headers = Object.fromEntries(req.headers);
+  const incoming: Incoming = { req, url, headers, body, json: parseJson(body), receivedAt, relayPort };
   const route = findRoute(FHIR_ROUTES, url.pathname, req.method);
   const answer = route instanceof Response
     ? { response: route, kind: "answered" as const }
@@ -457,7 +460,7 @@ function record(state: State, incoming: Incoming, answer: Answer): void {
   const request: RecordedRequest = {
     method: incoming.req.method,
     path: incoming.url.pathname + incoming.url.search,
-    headers: Object.fromEntries(incoming.req.headers),
+    headers: incoming.headers,
     bodyBytes: incoming.body.size,
     status: answer.kind === "dropped" ? null : answer.response.status,
     dropped: answer.kind === "dropped",
@@ -583,8 +586,8 @@ function storeOrConflict(state: State, bundle: JsonObject, incoming: Incoming): 
     messageId,
     bundleId: bundle.id as string,
     body: incoming.body.bytes,
-    contentType: incoming.req.headers.get("content-type") ?? "",
-    headers: Object.fromEntries(incoming.req.headers),
+    contentType: incoming.headers["content-type"] ?? "",
+    headers: incoming.headers,
     receivedAt: incoming.receivedAt,
   });
   return acceptedResponse(`message ${messageId} stored`);

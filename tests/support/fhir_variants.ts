@@ -215,7 +215,8 @@ export function conflictingVariant(bundle: FhirBundle): FhirBundle {
 /**
  * One variant per EventStore rule, each from a fresh copy of the valid `bundle` (see {@link withNewIds}) that
  * breaks that rule alone, so none depends on what is stored. The first-entry variant moves the MessageHeader
- * last, so `bundle` needs at least two entries, as every fixture has.
+ * last, so `bundle` needs at least two entries, as every fixture has; the future timestamp is a day ahead of
+ * the system clock, not of a store's `now`.
  */
 export function invalidVariants(bundle: FhirBundle): InvalidVariant[] {
   return INVALID_MUTATIONS.map(({ name, expression, code, mutate }) => {
