@@ -42,9 +42,7 @@ async function main(): Promise<number> {
     const { exitCode } = await sink.run();
     return exitCode;
   } catch (error) {
-    log.error(`Cannot start: Kafka at ${config.brokers.join(",")} did not answer`, {
-      error: (error as Error).message,
-    });
+    log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
   }
 }

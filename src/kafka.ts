@@ -1,3 +1,4 @@
+import process from "node:process";
 import { type Admin, type Consumer, type EachBatchPayload, Kafka, type LogEntry, logLevel } from "kafkajs";
 import type { LogFields, Logger, LogLevel } from "./log.ts";
 import type { HeaderValue, SourceRecord } from "./record.ts";
@@ -61,15 +62,23 @@ export interface SourceOptions {
  */
 export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSource {
   let events: SourceEvents | undefined;
-  const kafka = new Kafka({
-    clientId: options.clientId,
-    brokers: options.brokers,
-    // KafkaJS's debug level logs every request; even our debug level only wants its info.
-    logLevel: options.logLevel === "debug" ? logLevel.INFO : logLevel.WARN,
-    logCreator: () => (entry) => routeKafkaLog(entry, log, events),
-    // KafkaJS's own retries of broker requests; after these, the consumer restarts itself (see onCrash).
-    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 30_000 },
-  });
+  // KafkaJS sets negative timeouts (requestQueue), and the Node layer would print a warning as a raw line
+  // among our log lines (breaking JSON logs): route such warnings through our logger instead.
+  process.removeAllListeners("warning");
+  process.on("warning", (warning) => log.debug(`Runtime warning: ${warning.name}: ${warning.message}`));
+  const client = (retries: number) =>
+    new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      // KafkaJS's debug level logs every request; even our debug level only wants its info.
+      logLevel: options.logLevel === "debug" ? logLevel.INFO : logLevel.WARN,
+      logCreator: () => (entry) => routeKafkaLog(entry, log, events),
+      retry: { initialRetryTime: 300, retries, maxRetryTime: 30_000 },
+    });
+  // The consumer retries broker requests for a while; after that it restarts itself (see onCrash).
+  const kafka = client(8);
+  // The admin retries little: at start-up, an unreachable broker or a missing topic is reported in seconds.
+  const admin: Admin = client(2).admin();
   const consumer: Consumer = kafka.consumer({
     groupId: options.group,
     sessionTimeout: 30_000,
@@ -78,11 +87,11 @@ export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSou
     maxWaitTimeInMs: 500,
     allowAutoTopicCreation: false,
   });
-  let admin: Admin | undefined;
 
   return {
     async start(handlers) {
       events = handlers;
+      await preflight(admin, options);
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         handlers.onAssigned(options.topic, payload.memberAssignment[options.topic] ?? []);
       });
@@ -106,8 +115,6 @@ export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSou
       consumer.pause([{ topic: options.topic }]);
     },
     async partitionStarts(topic, partitions) {
-      admin ??= kafka.admin();
-      await admin.connect();
       const [committed, watermarks] = await Promise.all([
         admin.fetchOffsets({ groupId: options.group, topics: [topic] }),
         admin.fetchTopicOffsets(topic),
@@ -127,9 +134,22 @@ export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSou
     },
     async stop() {
       await consumer.disconnect();
-      await admin?.disconnect();
+      await admin.disconnect();
     },
   };
+}
+
+/** Fails with a message naming the brokers or the topic when either is not there. */
+async function preflight(admin: Admin, options: SourceOptions): Promise<void> {
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw new Error(`Kafka at ${options.brokers.join(",")} did not answer: ${(error as Error).message}`);
+  }
+  const topics = await admin.listTopics();
+  if (!topics.includes(options.topic)) {
+    throw new Error(`topic "${options.topic}" does not exist on ${options.brokers.join(",")}`);
+  }
 }
 
 function toHandoff(payload: EachBatchPayload): Handoff {

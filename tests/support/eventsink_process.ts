@@ -35,7 +35,8 @@ export interface SpawnOptions {
   bootstrap: string;
   topic: string;
   group: string;
-  eventstoreUrl: string;
+  /** The EventStore (a stand-in) eventsink posts to. */
+  store: { url: string };
   args?: string[];
   env?: Record<string, string>;
 }
@@ -54,7 +55,7 @@ export async function spawnEventsink(options: SpawnOptions): Promise<EventsinkPr
     "--group",
     options.group,
     "--eventstore-url",
-    options.eventstoreUrl,
+    options.store.url,
     "--log-format",
     "json",
     "--log-level",
@@ -94,7 +95,7 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
       pending += text;
       const parts = pending.split("\n");
       pending = parts.pop()!;
-      if (parse) for (const part of parts) lines.push(parseLine(part));
+      if (parse) { for (const part of parts) lines.push(parseLine(part)); }
       for (const wake of waiters) wake();
     }
   };
@@ -116,7 +117,9 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
           const found = lines.find(match);
           if (found) finish(() => resolve(found));
           else if (exitedCode !== undefined) {
-            finish(() => reject(new Error(`eventsink exited (${exitedCode}) before the log line came:\n${tail()}`)));
+            finish(() =>
+              reject(new Error(`eventsink exited (${exitedCode}) before the log line came:\n${tail()}`))
+            );
           }
         };
         const timer = setTimeout(

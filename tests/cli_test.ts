@@ -1,0 +1,78 @@
+/** eventsink's command line as a user meets it: help, version, usage errors and exit codes. */
+import assert from "node:assert/strict";
+import { testBroker } from "./support/broker.ts";
+import { spawnRaw } from "./support/eventsink_process.ts";
+
+async function runToEnd(args: string[], env: Record<string, string> = {}) {
+  const process = await spawnRaw(args, env);
+  try {
+    const code = await process.exited(30_000);
+    return { code, output: process.output() };
+  } finally {
+    await process.close();
+  }
+}
+
+Deno.test("cli: --help lists every option and exits 0", async () => {
+  const { code, output } = await runToEnd(["--help"]);
+  assert.equal(code, 0);
+  for (const flag of ["--brokers", "--topic", "--eventstore-url", "--on-rejected", "--from-beginning"]) {
+    assert.ok(output.includes(flag), `${flag} missing from --help`);
+  }
+  assert.match(output, /HOPS_EVENTSTORE_BASE_URL/);
+});
+
+Deno.test("cli: --version", async () => {
+  const { code, output } = await runToEnd(["--version"]);
+  assert.equal(code, 0);
+  assert.match(output, /^eventsink \d+\.\d+\.\d+/);
+});
+
+Deno.test("cli: usage errors exit 2 with a message that says what to fix", async (t) => {
+  await t.step("unknown flag", async () => {
+    const { code, output } = await runToEnd(["--brokerz", "x"]);
+    assert.equal(code, 2);
+    assert.match(output, /Unknown option '--brokerz'/);
+    assert.match(output, /eventsink --help/);
+  });
+  await t.step("no EventStore URL", async () => {
+    const { code, output } = await runToEnd([]);
+    assert.equal(code, 2);
+    assert.match(output, /--eventstore-url is required/);
+  });
+  await t.step("a bad value from the environment (the original's variable name)", async () => {
+    const { code, output } = await runToEnd([], { HOPS_EVENTSTORE_BASE_URL: "not a url" });
+    assert.equal(code, 2);
+    assert.match(output, /"not a url" is not a URL/);
+  });
+});
+
+Deno.test("cli: a broker that cannot be reached at start-up is named, exit 1", async () => {
+  // A port nothing listens on: bind one and close it again.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const { code, output } = await runToEnd([
+    "--brokers",
+    `127.0.0.1:${port}`,
+    "--eventstore-url",
+    "http://127.0.0.1:9",
+    "--log-format",
+    "json",
+  ], { KAFKAJS_NO_PARTITIONER_WARNING: "1" });
+  assert.equal(code, 1);
+  assert.match(output, new RegExp(`Cannot start: Kafka at 127\\.0\\.0\\.1:${port} did not answer`));
+});
+
+Deno.test("cli: a topic that does not exist is named, exit 1", async () => {
+  const { code, output } = await runToEnd([
+    "--brokers",
+    testBroker().bootstrap,
+    "--topic",
+    "no.such.topic",
+    "--eventstore-url",
+    "http://127.0.0.1:9",
+  ]);
+  assert.equal(code, 1);
+  assert.match(output, /Cannot start: topic "no\.such\.topic" does not exist/);
+});
