@@ -1,0 +1,168 @@
+/**
+ * Test runner for `make test` and CI: `deno run -A tests/run.ts [deno test args…]`.
+ *
+ * Starts one real Kafka broker (version from `KAFKA_VERSION`), runs `deno test --allow-all` against it
+ * (default args: `tests/`) with `EVENTSINK_TEST_BOOTSTRAP` and `EVENTSINK_TEST_BROKER_CONTROL` set,
+ * counts the top-level tests from the run's JUnit report (steps roll up into their test), and ends
+ * with the one line `tests: N passed, N failed`. Exits non-zero if any failed or none ran.
+ */
+import {
+  BOOTSTRAP_ENV,
+  type Broker,
+  CONTROL_ENV,
+  ensureKafkaJars,
+  kafkaVersion,
+  startBroker,
+} from "./support/broker.ts";
+
+interface Counts {
+  passed: number;
+  failed: number;
+}
+
+let testRun: Deno.ChildProcess | undefined;
+let interruptedBy: Deno.Signal | undefined;
+
+async function main(args: string[]): Promise<number> {
+  listenForSignals();
+  const version = kafkaVersion();
+  let started = performance.now();
+  await ensureKafkaJars(version);
+  const jarSeconds = secondsSince(started);
+  if (interruptedBy) return interruptedExitCode(interruptedBy);
+  started = performance.now();
+  const broker = await startBroker({ version });
+  try {
+    if (interruptedBy) return interruptedExitCode(interruptedBy);
+    const startSeconds = secondsSince(started);
+    console.log(`kafka ${version} on ${broker.bootstrap} (jars ${jarSeconds} s, start ${startSeconds} s)`);
+    return await testAgainst(broker, args);
+  } finally {
+    await broker.stop();
+  }
+}
+
+async function testAgainst(broker: Broker, args: string[]): Promise<number> {
+  const control = serveControl(broker);
+  const junitPath = await Deno.makeTempFile({ prefix: "eventsink-junit-", suffix: ".xml" });
+  try {
+    const status = await runDenoTest(args, junitPath, {
+      [BOOTSTRAP_ENV]: broker.bootstrap,
+      [CONTROL_ENV]: `http://127.0.0.1:${control.addr.port}`,
+    });
+    if (interruptedBy) return interruptedExitCode(interruptedBy);
+    const counts = countJUnit(await Deno.readTextFile(junitPath));
+    if (!status.success && counts.failed === 0) console.error(`deno test exited with code ${status.code}`);
+    if (broker.crashed) {
+      console.error(
+        `the broker died during the run; its log (${broker.logFile}) ends:\n${await broker.logTail()}`,
+      );
+    }
+    console.log(`tests: ${counts.passed} passed, ${counts.failed} failed`);
+    return status.success && counts.failed === 0 && counts.passed > 0 ? 0 : 1;
+  } finally {
+    await control.shutdown();
+    await Deno.remove(junitPath);
+  }
+}
+
+async function runDenoTest(
+  args: string[],
+  junitPath: string,
+  env: Record<string, string>,
+): Promise<Deno.CommandStatus> {
+  const testArgs = args.length > 0 ? args : ["tests/"];
+  testRun = new Deno.Command(Deno.execPath(), {
+    args: ["test", "--allow-all", `--junit-path=${junitPath}`, ...testArgs],
+    env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  return await testRun.status;
+}
+
+/**
+ * Counts top-level tests: Deno reports each step as a testcase named "test > step", and a failed
+ * step also fails its test, so steps are left out rather than counted twice.
+ */
+function countJUnit(xml: string): Counts {
+  const counts = { passed: 0, failed: 0 };
+  for (const [, suite] of xml.matchAll(/<testsuite\b[^>]*>([\s\S]*?)<\/testsuite>/g)) {
+    const cases = [...suite!.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)].map((
+      match,
+    ) => ({
+      name: /\bname="([^"]*)"/.exec(match[1]!)?.[1] ?? "",
+      body: match[2] ?? "",
+    }));
+    const names = cases.map((testCase) => testCase.name);
+    for (const { name, body } of cases) {
+      if (names.some((other) => name.startsWith(`${other} &gt; `))) continue; // a step
+      if (/<(failure|error)\b/.test(body)) counts.failed++;
+      else if (!/<skipped\b/.test(body)) counts.passed++;
+    }
+  }
+  return counts;
+}
+
+/** Lets tests stop, start and kill the shared broker: POST /stop, /start, /kill on 127.0.0.1. */
+function serveControl(target: Broker): Deno.HttpServer<Deno.NetAddr> {
+  const actions: Record<string, () => Promise<void>> = {
+    "/stop": () => target.stop({ keepData: true }),
+    "/start": () => target.start(),
+    "/kill": () => target.kill(),
+  };
+  let queue: Promise<unknown> = Promise.resolve(); // one action at a time
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const action = actions[new URL(request.url).pathname];
+    if (request.method !== "POST" || action === undefined) {
+      return new Response("not found\n", { status: 404 });
+    }
+    const done = queue.then(action);
+    queue = done.catch(() => {});
+    try {
+      await done;
+      return Response.json({ bootstrap: target.bootstrap, running: target.running });
+    } catch (error) {
+      return new Response(`${error instanceof Error ? error.message : error}\n`, { status: 500 });
+    }
+  });
+}
+
+/**
+ * The first SIGINT/SIGTERM ends the test run, and main() then stops the broker; a second one exits at
+ * once, leaving the broker to its watchdog (which also covers the runner being SIGKILLed).
+ */
+function listenForSignals(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => interrupt(signal));
+  }
+}
+
+function interrupt(signal: Deno.Signal): void {
+  if (interruptedBy) Deno.exit(interruptedExitCode(signal));
+  interruptedBy = signal;
+  console.error(`\n${signal}: stopping the tests and the broker`);
+  try {
+    testRun?.kill("SIGTERM");
+  } catch {
+    // already exited
+  }
+}
+
+function interruptedExitCode(signal: Deno.Signal): number {
+  return signal === "SIGINT" ? 130 : 143;
+}
+
+function secondsSince(start: number): string {
+  return ((performance.now() - start) / 1000).toFixed(1);
+}
+
+Deno.exit(
+  await main(Deno.args).catch((error) => {
+    // After Ctrl-C the broker got the SIGINT too, so a failed start is no news.
+    if (interruptedBy) return interruptedExitCode(interruptedBy);
+    console.error(error);
+    return 1;
+  }),
+);
