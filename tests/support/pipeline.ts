@@ -49,15 +49,30 @@ export function message(bundle: FhirBundle): Message {
   return { bytes: encoder.encode(JSON.stringify(bundle, null, 1)), messageId: messageIdOf(bundle), bundle };
 }
 
-/** Polls `condition` every 100 ms until true; rejects with `what` and the last detail after the deadline. */
+/**
+ * Polls `condition` every 100 ms until true; an error it throws counts as "not yet" (a group's coordinator
+ * may not know a new group at first). Rejects with `what` and the last error after the deadline.
+ */
 export async function waitUntil(
   what: string,
   condition: () => boolean | Promise<boolean>,
   timeoutMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+  let lastError: unknown;
+  const check = async () => {
+    try {
+      return await condition();
+    } catch (error) {
+      lastError = error;
+      return false;
+    }
+  };
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      const detail = lastError === undefined ? "" : ` (last error: ${(lastError as Error).message})`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${detail}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
