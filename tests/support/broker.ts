@@ -64,7 +64,9 @@ export async function ensureKafkaJars(version: string = kafkaVersion()): Promise
   const result = await runTool("mvn", args, "Maven (mvn) is needed to fetch the Kafka jars");
   if (result.code !== 0) {
     await Deno.remove(download, { recursive: true });
-    throw new Error(`mvn could not fetch Kafka ${version} (exit ${result.code}):\n${result.output}`);
+    // Maven 3.8 still writes a colour reset in batch mode.
+    const output = result.output.replaceAll("\x1b[0m", "");
+    throw new Error(`mvn could not fetch Kafka ${version} (exit ${result.code}):\n${output}`);
   }
   await Deno.remove(marker).catch(ignoreNotFound);
   await Deno.remove(libs, { recursive: true }).catch(ignoreNotFound);
@@ -179,6 +181,9 @@ function serverProperties(port: number, controllerPort: number, logDirs: string)
     "transaction.state.log.num.partitions=1",
     "share.coordinator.state.topic.replication.factor=1",
     "share.coordinator.state.topic.min.isr=1",
+    // After a SIGKILL the restarted broker cannot register until its old session expires (default 9 s).
+    "broker.session.timeout.ms=4000",
+    "broker.heartbeat.interval.ms=500",
     "num.network.threads=2",
     "num.io.threads=4",
     // The default 128 MiB would take a quarter of the heap for compacting __consumer_offsets.
@@ -679,10 +684,7 @@ function decodeAssignment(data: Buffer): Record<string, number[]> {
 
 /** A fresh name for a topic or group, so tests sharing the broker never collide. */
 export function uniqueName(prefix: string): string {
-  const random = crypto.getRandomValues(new Uint8Array(4));
-  return `${prefix}-${Date.now().toString(36)}-${
-    Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("")
-  }`;
+  return `${prefix}-${Date.now().toString(36)}-${hex(crypto.getRandomValues(new Uint8Array(4)))}`;
 }
 
 /** Env var holding the shared test broker's bootstrap, set by tests/run.ts. */
@@ -810,8 +812,11 @@ function errorMessage(error: unknown): string {
 }
 
 async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function readTextIfExists(path: string): Promise<string | undefined> {
