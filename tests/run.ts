@@ -6,6 +6,7 @@
  * counts the top-level tests from the run's JUnit report (steps roll up into their test), and ends
  * with the one line `tests: N passed, N failed`. Exits non-zero if any failed or none ran.
  */
+import { join } from "node:path";
 import {
   BOOTSTRAP_ENV,
   type Broker,
@@ -44,14 +45,15 @@ async function main(args: string[]): Promise<number> {
 
 async function testAgainst(broker: Broker, args: string[]): Promise<number> {
   const control = serveControl(broker);
-  const junitPath = await Deno.makeTempFile({ prefix: "eventsink-junit-", suffix: ".xml" });
+  // In the broker's dir, so that it goes with it, even when the broker's watchdog does the cleaning.
+  const junitPath = join(broker.dataDir, "junit.xml");
   try {
     const status = await runDenoTest(args, junitPath, {
       [BOOTSTRAP_ENV]: broker.bootstrap,
       [CONTROL_ENV]: `http://127.0.0.1:${control.addr.port}`,
     });
     if (interruptedBy) return interruptedExitCode(interruptedBy);
-    const counts = countJUnit(await Deno.readTextFile(junitPath));
+    const counts = countJUnit(await readReport(junitPath));
     if (!status.success && counts.failed === 0) console.error(`deno test exited with code ${status.code}`);
     if (broker.crashed) {
       console.error(
@@ -62,7 +64,6 @@ async function testAgainst(broker: Broker, args: string[]): Promise<number> {
     return status.success && counts.failed === 0 && counts.passed > 0 ? 0 : 1;
   } finally {
     await control.shutdown();
-    await Deno.remove(junitPath);
   }
 }
 
@@ -80,6 +81,16 @@ async function runDenoTest(
     stderr: "inherit",
   }).spawn();
   return await testRun.status;
+}
+
+/** The JUnit report, or "" when deno test stopped before writing one (e.g. a type error). */
+async function readReport(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
 }
 
 /**
