@@ -31,16 +31,19 @@ export interface Sink {
   stop(): void;
 }
 
-/** Delivered progress is committed at least this often, besides at the end of every batch. */
+/** Delivered progress is committed at least this often while a batch runs, and at its end. */
 const COMMIT_INTERVAL_MS = 1_000;
 
 /** One partition's ownership period: from an assignment to its revocation. */
 interface Term {
   abort: AbortController;
   tracker: PartitionOffsets;
-  /** Last offset committed in this term, and when. */
+  /** The first offset the term took. */
+  firstOffset: number | undefined;
+  /** Last offset committed in this term. */
   committed: number | undefined;
-  committedAt: number;
+  /** The commit in progress (commits are serialised). */
+  committing: Promise<void>;
   /** The group's committed offset when the term began, if known. */
   startOffset: number | undefined;
   /** Set when KafkaJS reported the fetch offset deleted: where the partition stood then. */
@@ -78,7 +81,8 @@ export function createSink(
       abort: new AbortController(),
       tracker: new PartitionOffsets(),
       committed: undefined,
-      committedAt: Date.now(),
+      firstOffset: undefined,
+      committing: Promise.resolve(),
       startOffset,
       outOfRangeFrom: undefined,
     };
@@ -108,6 +112,7 @@ export function createSink(
     // A batch can overlap records this term already took (a fetch that raced a pause): take only new ones.
     const last = term.tracker.lastAdded();
     const records = handoff.records.filter((r) => last === undefined || r.offset > last);
+    term.firstOffset ??= records[0]?.offset;
     for (const record of records) term.tracker.add(record.offset);
     lane.tail = lane.tail.then(() => runBatch(term, handoff, records, resume));
   }
@@ -115,6 +120,8 @@ export function createSink(
   async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[], resume: () => void) {
     const signal = term.abort.signal;
     let holdsSlot = false;
+    // Commit progress while the batch runs, so that a record stuck in retries holds back only itself.
+    const ticker = setInterval(() => commit(term, handoff), COMMIT_INTERVAL_MS);
     try {
       await limiter.acquire(signal);
       holdsSlot = true;
@@ -124,11 +131,11 @@ export function createSink(
         if (!account(record, settled)) break;
         term.tracker.complete(record.offset);
         handoff.resolve(record.offset);
-        if (Date.now() - term.committedAt >= COMMIT_INTERVAL_MS) await commit(term, handoff);
       }
     } catch (error) {
       if (!signal.aborted) fail("Internal error while delivering; stopping", error);
     } finally {
+      clearInterval(ticker);
       if (holdsSlot) limiter.release();
       if (!signal.aborted || stopping) await commit(term, handoff);
       if (!stopping) resume();
@@ -158,13 +165,19 @@ export function createSink(
     return true;
   }
 
-  async function commit(term: Term, handoff: Handoff): Promise<void> {
+  /** Commits the term's progress; commits of a term run one after another, so they land in order. */
+  function commit(term: Term, handoff: Handoff): Promise<void> {
+    term.committing = term.committing.then(() => commitNow(term, handoff));
+    return term.committing;
+  }
+
+  async function commitNow(term: Term, handoff: Handoff): Promise<void> {
     const offset = term.tracker.committable();
-    if (offset === undefined || offset === term.committed) return;
+    // Nothing to say before the term's first record is accounted for, or when nothing moved.
+    if (offset === undefined || offset === term.firstOffset || offset === term.committed) return;
     try {
       await handoff.commit(offset);
       term.committed = offset;
-      term.committedAt = Date.now();
       log.debug("Committed", { topic: handoff.topic, partition: handoff.partition, offset });
     } catch (error) {
       // The group is rebalancing or the broker is away: those records stay uncommitted and are delivered
