@@ -1,8 +1,10 @@
 import { describeConfig, parseCommand } from "./src/config.ts";
 import { createForwarder } from "./src/forward.ts";
-import { createKafkaSource } from "./src/kafka.ts";
+import { deadLetterWriter } from "./src/deadletter.ts";
+import { createKafkaClient } from "./src/kafka.ts";
 import { createLogger } from "./src/log.ts";
-import { createSink } from "./src/sink.ts";
+import { createSink, type RejectedHandling } from "./src/sink.ts";
+import { sleep } from "./src/sleep.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Wiring: config → parts → run → exit code. The only place that exits. */
@@ -25,8 +27,21 @@ async function main(): Promise<number> {
   const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
   log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
 
-  const source = createKafkaSource({ ...config, group }, log);
-  const sink = createSink(config, { source, settle: createForwarder(config, log), log });
+  const kafka = createKafkaClient(
+    { ...config, group, deadLetterTopic: config.rejected.deadLetterTopic },
+    log,
+  );
+  const onRejected: RejectedHandling = config.rejected.policy === "dead-letter"
+    ? {
+      policy: "dead-letter",
+      topic: config.rejected.deadLetterTopic,
+      write: deadLetterWriter(
+        { topic: config.rejected.deadLetterTopic, publish: kafka.publish, policy: config.retry, log, sleep },
+        VERSION,
+      ),
+    }
+    : { policy: config.rejected.policy };
+  const sink = createSink(config, { source: kafka, settle: createForwarder(config, log), onRejected, log });
   let signals = 0;
   const onSignal = (name: Deno.Signal) => () => {
     if (++signals > 1) {

@@ -3,8 +3,13 @@ import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 /** What to do with a message the EventStore rejects as invalid (DESIGN.md §3). */
-export type RejectedPolicy = "skip" | "stop";
-const REJECTED_POLICIES: readonly RejectedPolicy[] = ["skip", "stop"];
+export type RejectedPolicy = "dead-letter" | "skip" | "stop";
+const REJECTED_POLICIES: readonly RejectedPolicy[] = ["dead-letter", "skip", "stop"];
+
+/** The rejected-message policy, with the dead-letter topic exactly when the policy needs one. */
+export type RejectedConfig =
+  | { policy: "skip" | "stop"; deadLetterTopic?: undefined }
+  | { policy: "dead-letter"; deadLetterTopic: string };
 
 /** Retry timing for transient failures and configuration faults. */
 export interface RetryPolicy {
@@ -23,7 +28,7 @@ export interface Config {
   /** Base URL of the EventStore, without a trailing slash. */
   eventstoreUrl: string;
   fromBeginning: boolean;
-  onRejected: RejectedPolicy;
+  rejected: RejectedConfig;
   retry: RetryPolicy;
   requestTimeoutMs: number;
   maxInFlight: number;
@@ -93,12 +98,18 @@ const OPTIONS = [
       "service's group is not touched.",
   },
   {
+    flag: "dead-letter-topic",
+    env: ["EVENTSINK_DEAD_LETTER_TOPIC"],
+    value: "name",
+    help: "Topic for rejected messages (original value, key and headers, plus eventsink.* context headers).",
+  },
+  {
     flag: "on-rejected",
     env: ["EVENTSINK_ON_REJECTED"],
-    default: "skip",
     value: REJECTED_POLICIES.join("|"),
-    help: "A message the EventStore rejects as invalid (400, 409, 413, 415, 422): skip it with a " +
-      "log line, or stop without committing it.",
+    help: "A message the EventStore rejects as invalid (400, 409, 413, 415, 422) or that can never be a " +
+      "valid request: write it to the dead-letter topic, skip it with a log line, or stop without " +
+      "committing it. Default: dead-letter when --dead-letter-topic is set, else skip.",
   },
   {
     flag: "retry-initial",
@@ -248,15 +259,22 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
 
   const brokers = parseBrokers(text("brokers"), errors);
   const topic = text("topic");
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) {
-    errors.push(`--topic "${topic}" is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)`);
+  checkTopicName("topic", topic, errors);
+  const deadLetterTopic = text("dead-letter-topic") || undefined;
+  if (deadLetterTopic !== undefined) {
+    checkTopicName("dead-letter-topic", deadLetterTopic, errors);
+    if (deadLetterTopic === topic) errors.push("--dead-letter-topic must differ from --topic");
   }
   const group = text("group");
   if (group === "") errors.push("--group must not be empty");
   const clientId = text("client-id");
   if (clientId === "") errors.push("--client-id must not be empty");
   const eventstoreUrl = parseEventStoreUrl(text("eventstore-url"), errors);
-  const onRejected = oneOf("on-rejected", REJECTED_POLICIES);
+  const rejected = rejectedConfig(
+    raw["on-rejected"] === undefined ? undefined : oneOf("on-rejected", REJECTED_POLICIES),
+    deadLetterTopic,
+    errors,
+  );
   const retry: RetryPolicy = {
     initialMs: duration("retry-initial", 1),
     maxMs: duration("retry-max", 1),
@@ -279,7 +297,7 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     clientId,
     eventstoreUrl,
     fromBeginning: raw["from-beginning"] === true,
-    onRejected,
+    rejected,
     retry,
     requestTimeoutMs: duration("request-timeout", 100),
     maxInFlight,
@@ -288,6 +306,30 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     logFormat: oneOf("log-format", LOG_FORMATS),
   };
   return errors.length === 0 ? config : undefined;
+}
+
+function rejectedConfig(
+  policy: RejectedPolicy | undefined,
+  deadLetterTopic: string | undefined,
+  errors: string[],
+): RejectedConfig {
+  if (deadLetterTopic !== undefined) {
+    if (policy === undefined || policy === "dead-letter") return { policy: "dead-letter", deadLetterTopic };
+    errors.push(
+      `--dead-letter-topic is set but --on-rejected=${policy} would never use it: drop one of them`,
+    );
+  } else if (policy === "dead-letter") {
+    errors.push("--on-rejected=dead-letter needs --dead-letter-topic");
+  }
+  return { policy: policy === "stop" ? "stop" : "skip" };
+}
+
+function checkTopicName(flag: string, name: string, errors: string[]): void {
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(name)) {
+    errors.push(
+      `--${flag} "${name}" is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)`,
+    );
+  }
 }
 
 function parseBrokers(text: string, errors: string[]): string[] {
@@ -361,7 +403,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     clientId: config.clientId,
     eventstoreUrl: config.eventstoreUrl,
     fromBeginning: config.fromBeginning,
-    onRejected: config.onRejected,
+    onRejected: config.rejected.policy,
+    deadLetterTopic: config.rejected.deadLetterTopic,
     retryInitial: formatDuration(config.retry.initialMs),
     retryMax: formatDuration(config.retry.maxMs),
     retryGiveUp: config.retry.giveUpMs === undefined ? "never" : formatDuration(config.retry.giveUpMs),
