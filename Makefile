@@ -8,6 +8,7 @@ DENO_VERSION := 2.9.6
 LOCAL_DENO := .tools/node_modules/deno/deno
 DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | head -n1 | grep -qx "deno $(DENO_VERSION) .*" && command -v deno || echo $(LOCAL_DENO))
 
+# deno.json has the same commands as tasks (`deno task test`, …) for those who have the pinned Deno.
 # The permission set, one flag a line with its reason: the same for `make run`, the binary and the tests.
 PERMISSIONS := $(shell grep -v '^\#' eventsink.permissions)
 ARGS ?=
