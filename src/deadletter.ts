@@ -5,6 +5,7 @@ import type { Logger } from "./log.ts";
 import { MAX_DIAGNOSTICS_CHARS } from "./outcome.ts";
 import { type HeaderValue, recordFields, type SourceRecord } from "./record.ts";
 import { isLoudAttempt } from "./settle.ts";
+import { abortable } from "./sleep.ts";
 
 /** Our context headers all start with this; a redrive drops old ones before adding new ones. */
 export const DEAD_LETTER_HEADER_PREFIX = "eventsink.";
@@ -65,9 +66,10 @@ export async function writeDeadLetter(
   const message = deadLetter(letter.record, letter.rejection);
   for (let attempt = 1;; attempt++) {
     try {
-      await deps.publish(deps.topic, message);
+      await abortable(deps.publish(deps.topic, message), signal);
       return;
     } catch (error) {
+      if (signal.aborted) throw signal.reason;
       // Anything but a KafkaJS error is a bug, not a broker condition to wait out.
       if (!(error instanceof Error) || !error.name.startsWith("KafkaJS")) throw error;
       const fields = {

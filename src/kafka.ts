@@ -105,8 +105,10 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
     });
   // The consumer retries broker requests for a while; after that it restarts itself (see onCrash).
   const kafka = client(8);
-  // The admin retries little: at start-up, an unreachable broker or a missing topic is reported in seconds.
-  const admin: Admin = client(2).admin();
+  // Retrying little to connect: at start-up an unreachable broker or a missing topic is reported in
+  // seconds, and a dead letter that cannot be written is logged (and retried by us) just as soon.
+  const quick = client(2);
+  const admin: Admin = quick.admin();
   const consumer: Consumer = kafka.consumer({
     groupId: options.group,
     sessionTimeout: 30_000,
@@ -165,11 +167,14 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
       });
     },
     async publish(topic, record) {
-      const writer = producer ??= kafka.producer({
+      const writer = producer ??= quick.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
+        // Once connected, a send is retried by KafkaJS until the broker takes it, so that its idempotence
+        // writes the dead letter exactly once; writeDeadLetter stops waiting when eventsink stops.
+        retry: { retries: Number.MAX_SAFE_INTEGER },
       });
       // A failed connect is forgotten, so that the next attempt connects afresh.
       producerConnected ??= writer.connect().catch((error) => {
