@@ -42,12 +42,33 @@ export interface SinkOptions {
   shutdownGraceMs: number;
 }
 
+/** Where one assigned partition stands. */
+export interface PartitionStatus {
+  partition: number;
+  /** The offset last committed by this process, else the group's committed offset when assigned. */
+  committed: number | undefined;
+  /** The first record not yet accounted for (the next commit point), if records were taken. */
+  next: number | undefined;
+  /** The log-end offset seen with the latest batch. */
+  highWatermark: number | undefined;
+  /** Records taken but not yet accounted for. */
+  inFlight: number;
+}
+
+/** A snapshot for health, metrics and progress reporting. */
+export interface SinkStatus {
+  counts: Counts;
+  /** Assigned partitions, in order; empty before the group was joined. */
+  partitions: PartitionStatus[];
+}
+
 /** A running sink. */
 export interface Sink {
   /** Runs until stopped or failed; resolves with the process exit code. */
   run(): Promise<{ exitCode: 0 | 1; counts: Counts }>;
   /** Starts a clean stop: no new records, deliveries in flight finish (within the grace period), commit. */
   stop(): void;
+  status(): SinkStatus;
 }
 
 /** Delivered progress is committed at least this often while a batch runs, and at its end. */
@@ -57,6 +78,8 @@ const COMMIT_INTERVAL_MS = 1_000;
 interface Term {
   abort: AbortController;
   tracker: PartitionOffsets;
+  /** The log-end offset seen with the latest batch. */
+  highWatermark: number | undefined;
   /** The first offset the term took. */
   firstOffset: number | undefined;
   /** Last offset committed in this term. */
@@ -99,6 +122,7 @@ export function createSink(
   };
   let stopping = false;
   let exitCode: 0 | 1 = 0;
+  let assigned: number[] = [];
   let stopRequested: () => void = () => {};
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
 
@@ -107,6 +131,7 @@ export function createSink(
       abort: new AbortController(),
       tracker: new PartitionOffsets(),
       committed: undefined,
+      highWatermark: undefined,
       firstOffset: undefined,
       committing: Promise.resolve(),
       startOffset,
@@ -133,6 +158,7 @@ export function createSink(
     const lane = laneFor(handoff.partition);
     const term = lane.term;
     const resume = handoff.pause();
+    term.highWatermark = handoff.highWatermark;
     const first = handoff.records[0];
     if (first && term.outOfRangeFrom !== undefined) reportDeleted(handoff.partition, term, first.offset);
     // After KafkaJS restarted its consumer (its pause state and fetch position are new), a batch can
@@ -257,6 +283,7 @@ export function createSink(
 
   function onAssigned(topic: string, partitions: number[]): void {
     const owned = new Set(partitions);
+    assigned = [...partitions].sort((a, b) => a - b);
     for (const lane of lanes.values()) if (!owned.has(lane.partition)) revoke(lane);
     log.info("Partitions assigned", { topic, partitions: partitions.join(",") || "(none)" });
     if (partitions.length === 0) return;
@@ -336,5 +363,20 @@ export function createSink(
       return { exitCode, counts };
     },
     stop,
+    status() {
+      return {
+        counts: { ...counts },
+        partitions: assigned.map((partition) => {
+          const term = lanes.get(partition)?.term;
+          return {
+            partition,
+            committed: term?.committed ?? term?.startOffset,
+            next: term?.tracker.committable(),
+            highWatermark: term?.highWatermark,
+            inFlight: term?.tracker.inFlight() ?? 0,
+          };
+        }),
+      };
+    },
   } satisfies Sink;
 }
