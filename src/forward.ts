@@ -16,6 +16,12 @@ const ALARM_INTERVAL_MS = 60_000;
  */
 export function createForwarder(config: Config, log: Logger, observe?: (outcome: Outcome) => void) {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
+  // One keep-alive connection per delivery in flight, so that connections are reused, not reopened.
+  const client = Deno.createHttpClient({
+    poolMaxIdlePerHost: config.maxInFlight,
+    http1: !config.http2,
+    http2: config.http2,
+  });
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
     const request = buildRequest(record, config.eventstoreUrl);
     if (request.kind === "tombstone") return Promise.resolve({ kind: "tombstone" });
@@ -23,7 +29,8 @@ export function createForwarder(config: Config, log: Logger, observe?: (outcome:
       return Promise.resolve({ kind: "rejected", status: undefined, reason: request.reason, attempts: 0 });
     }
     return settleRecord({
-      attempt: (attemptSignal) => post(request, attemptSignal, { timeoutMs: config.requestTimeoutMs }),
+      attempt: (attemptSignal) =>
+        post(request, attemptSignal, { timeoutMs: config.requestTimeoutMs, client }),
       policy: config.retry,
       log: log.child(recordFields(record)),
       sleep,

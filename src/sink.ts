@@ -1,4 +1,5 @@
 import type { Handoff, KafkaClient } from "./kafka.ts";
+import { dispatch, type Ordering } from "./dispatch.ts";
 import { createLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import { PartitionOffsets } from "./offsets.ts";
@@ -38,6 +39,7 @@ export interface Counts {
 /** Sink settings (see config.ts for their meaning). */
 export interface SinkOptions {
   topic: string;
+  ordering: Ordering;
   maxInFlight: number;
   shutdownGraceMs: number;
 }
@@ -69,6 +71,14 @@ export interface Sink {
   /** Starts a clean stop: no new records, deliveries in flight finish (within the grace period), commit. */
   stop(): void;
   status(): SinkStatus;
+}
+
+const keyDecoder = new TextDecoder();
+
+/** Records with equal keys keep their order under `--ordering key`; a null key orders nothing. */
+function orderingKey(record: SourceRecord): string | undefined {
+  // Lossy for binary keys, which can only merge keys: that costs concurrency, never order.
+  return record.key === null ? undefined : keyDecoder.decode(record.key);
 }
 
 /** Delivered progress is committed at least this often while a batch runs, and at its end. */
@@ -173,30 +183,35 @@ export function createSink(
 
   async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[], resume: () => void) {
     const signal = term.abort.signal;
-    let holdsSlot = false;
     // Commit progress while the batch runs, so that a record stuck in retries holds back only itself.
     const ticker = setInterval(() => commit(term, handoff), COMMIT_INTERVAL_MS);
     try {
-      await limiter.acquire(signal);
-      holdsSlot = true;
-      for (const record of records) {
-        if (stopping || signal.aborted) break;
-        counts.consumed++;
-        counts.unfinished++; // until accounted below
-        const settled = await settle(record, signal);
-        if (!(await account(record, settled, signal))) break;
-        counts.unfinished--;
-        term.tracker.complete(record.offset);
-        handoff.resolve(record.offset);
-      }
+      const dispatchOptions = { ordering: options.ordering, keyOf: orderingKey, limiter, signal };
+      await dispatch(records, dispatchOptions, (record) => deliverOne(term, record, signal));
     } catch (error) {
       if (!signal.aborted) fail("Internal error while delivering; stopping", error);
     } finally {
       clearInterval(ticker);
-      if (holdsSlot) limiter.release();
+      // The partition was paused for this batch: fetching resumes after the last record accounted for.
+      const next = term.tracker.committable();
+      const last = records.at(-1);
+      if (last && next !== undefined && next > last.offset) handoff.resolve(last.offset);
+      else if (records[0] && next !== undefined && next > records[0].offset) handoff.resolve(next - 1);
       if (!signal.aborted || stopping) await commit(term, handoff);
       if (!stopping) resume();
     }
+  }
+
+  /** Delivers one record and accounts for it; false to start no further record of the batch. */
+  async function deliverOne(term: Term, record: SourceRecord, signal: AbortSignal): Promise<boolean> {
+    if (stopping || signal.aborted) return false;
+    counts.consumed++;
+    counts.unfinished++; // until accounted below
+    const settled = await settle(record, signal);
+    if (!(await account(record, settled, signal))) return false;
+    counts.unfinished--;
+    term.tracker.complete(record.offset);
+    return true;
   }
 
   /**
