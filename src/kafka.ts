@@ -10,6 +10,7 @@ import {
   Kafka,
   type LogEntry,
   logLevel,
+  Partitioners,
   type Producer,
 } from "kafkajs";
 import { lz4Codec, snappyCodec, zstdCodec } from "./codecs.ts";
@@ -116,12 +117,9 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
     maxWaitTimeInMs: 500,
     allowAutoTopicCreation: false,
   });
-  // Idempotent with acks=all: a dead letter KafkaJS retries is written once, and only acknowledged when safe.
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-  });
+  // Made on the first dead letter only. Idempotent with acks=all: a dead letter KafkaJS retries is written
+  // once, and only acknowledged when safe.
+  let producer: Producer | undefined;
   let producerConnected: Promise<void> | undefined;
 
   return {
@@ -169,13 +167,19 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
       });
     },
     async publish(topic, record) {
+      const writer = producer ??= kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       // A failed connect is forgotten, so that the next attempt connects afresh.
-      producerConnected ??= producer.connect().catch((error) => {
+      producerConnected ??= writer.connect().catch((error) => {
         producerConnected = undefined;
         throw error;
       });
       await producerConnected;
-      await producer.send({
+      await writer.send({
         topic,
         acks: -1,
         messages: [{
@@ -187,7 +191,7 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
     },
     async stop() {
       await consumer.disconnect();
-      if (producerConnected) await producer.disconnect();
+      if (producerConnected) await producer?.disconnect();
       await admin.disconnect();
     },
   };
