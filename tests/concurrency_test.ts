@@ -117,3 +117,29 @@ Deno.test("concurrency: --ordering none delivers everything with many in flight"
     await sink.close();
   }
 });
+
+Deno.test("concurrency: heavy parallel load over HTTP/1.1 and over HTTP/2 (h2c) loses nothing", async (t) => {
+  for (const protocol of ["http1", "http2"]) {
+    await t.step(protocol, async () => {
+      await using p = await openPipeline(4);
+      const messages = await validMessages(2_000);
+      await produce(p.bootstrap, p.topic, messages.map((m) => ({ key: m.messageId, value: m.bytes })));
+      const args = [
+        "--ordering",
+        "key",
+        "--max-in-flight",
+        "256",
+        ...(protocol === "http2" ? ["--http2"] : []),
+      ];
+      const sink = await spawnEventsink({ ...p, args });
+      try {
+        await p.store.waitForStored(2_000, { timeoutMs: 90_000 });
+        sink.signal("SIGTERM");
+        assert.equal(await sink.exited(), 0);
+        assert.ok(!sink.lines.some((l) => l.msg === "Delivery failed, will retry"), "no request failed");
+      } finally {
+        await sink.close();
+      }
+    });
+  }
+});
