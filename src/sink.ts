@@ -136,7 +136,7 @@ export function createSink(
   let stopRequested: () => void = () => {};
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
 
-  function newTerm(startOffset?: number): Term {
+  function newTerm(): Term {
     return {
       abort: new AbortController(),
       tracker: new PartitionOffsets(),
@@ -144,7 +144,7 @@ export function createSink(
       highWatermark: undefined,
       firstOffset: undefined,
       committing: Promise.resolve(),
-      startOffset,
+      startOffset: undefined,
       outOfRangeFrom: undefined,
     };
   }
