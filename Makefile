@@ -13,7 +13,7 @@ DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | 
 PERMISSIONS := $(shell grep -v '^\#' eventsink.permissions)
 ARGS ?=
 
-.PHONY: help toolchain test check fmt demo eventstore run build clean
+.PHONY: help toolchain test check fmt demo eventstore run build bench clean
 
 help:
 	@echo "make demo        start a local broker and EventStore stand-in, forward the example messages, show the result"
@@ -22,6 +22,7 @@ help:
 	@echo "make run ARGS=…  run eventsink from source with its permission set"
 	@echo "make eventstore  run the EventStore stand-in on 127.0.0.1:8080 (ARGS=… for its flags)"
 	@echo "make build       compile dist/eventsink (needs Deno's runtime 'denort': online, or DENORT_BIN)"
+	@echo "make bench       throughput, latency and memory vs ceilings and a naive sink (ARGS=--quick for a fast look)"
 
 toolchain: $(DENO)
 
@@ -64,6 +65,10 @@ build: toolchain
 	  echo "  and run: make build DENORT_BIN=/path/to/denort" >&2; \
 	  exit 1; \
 	fi
+
+# Not part of `make test`: takes about an hour and a half (--quick: a few minutes). bench/run.ts --help lists ARGS.
+bench: toolchain
+	$(DENO) run --frozen --allow-all bench/run.ts $(ARGS)
 
 clean:
 	rm -rf dist .cache

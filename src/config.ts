@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { type Ordering, ORDERINGS } from "./dispatch.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
@@ -31,7 +32,10 @@ export interface Config {
   rejected: RejectedConfig;
   retry: RetryPolicy;
   requestTimeoutMs: number;
+  ordering: Ordering;
   maxInFlight: number;
+  /** Speak HTTP/2 to the EventStore instead of HTTP/1.1. */
+  http2: boolean;
   shutdownGraceMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -141,11 +145,27 @@ const OPTIONS = [
     help: "Time allowed for one POST, answer included; a timeout is retried.",
   },
   {
+    flag: "ordering",
+    env: ["EVENTSINK_ORDERING"],
+    default: "partition",
+    value: ORDERINGS.join("|"),
+    help: "Delivery order: strictly by offset within a partition; by key (records with the same key in " +
+      "order, other keys at the same time); or none. Commits always stop at the first unfinished record.",
+  },
+  {
     flag: "max-in-flight",
     env: ["EVENTSINK_MAX_IN_FLIGHT"],
     default: "16",
     value: "n",
-    help: "Partitions delivered in parallel; within a partition, records go one at a time in offset order.",
+    help:
+      "Records being delivered at once, across all partitions (the keep-alive connection pool is as large).",
+  },
+  {
+    flag: "http2",
+    env: ["EVENTSINK_HTTP2"],
+    boolean: true,
+    help:
+      "Speak HTTP/2 to the EventStore (h2 over TLS, or h2c with prior knowledge over http) instead of HTTP/1.1.",
   },
   {
     flag: "shutdown-grace",
@@ -287,8 +307,8 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     );
   }
   const maxInFlight = Number(text("max-in-flight"));
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 1024) {
-    errors.push(`--max-in-flight must be a whole number from 1 to 1024; got "${text("max-in-flight")}"`);
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 4096) {
+    errors.push(`--max-in-flight must be a whole number from 1 to 4096; got "${text("max-in-flight")}"`);
   }
   const config: Config = {
     brokers,
@@ -300,7 +320,9 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     rejected,
     retry,
     requestTimeoutMs: duration("request-timeout", 100),
+    ordering: oneOf("ordering", ORDERINGS),
     maxInFlight,
+    http2: raw.http2 === true,
     shutdownGraceMs: duration("shutdown-grace", 0),
     logLevel: oneOf("log-level", LOG_LEVELS),
     logFormat: oneOf("log-format", LOG_FORMATS),
@@ -409,7 +431,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     retryMax: formatDuration(config.retry.maxMs),
     retryGiveUp: config.retry.giveUpMs === undefined ? "never" : formatDuration(config.retry.giveUpMs),
     requestTimeout: formatDuration(config.requestTimeoutMs),
+    ordering: config.ordering,
     maxInFlight: config.maxInFlight,
+    http2: config.http2,
     shutdownGrace: formatDuration(config.shutdownGraceMs),
   };
 }

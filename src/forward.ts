@@ -1,6 +1,7 @@
 import type { Config } from "./config.ts";
 import { post } from "./delivery.ts";
 import type { Logger } from "./log.ts";
+import type { Outcome } from "./outcome.ts";
 import { recordFields, type SourceRecord } from "./record.ts";
 import { buildRequest } from "./request.ts";
 import { alarmThrottle, type Settled, settleRecord } from "./settle.ts";
@@ -13,8 +14,14 @@ const ALARM_INTERVAL_MS = 60_000;
  * Settles records against the EventStore: a record that can never be a valid request is rejected
  * locally, without a POST; every other one is posted until delivered or rejected.
  */
-export function createForwarder(config: Config, log: Logger) {
+export function createForwarder(config: Config, log: Logger, observe?: (outcome: Outcome) => void) {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
+  // One keep-alive connection per delivery in flight, so that connections are reused, not reopened.
+  const client = Deno.createHttpClient({
+    poolMaxIdlePerHost: config.maxInFlight,
+    http1: !config.http2,
+    http2: config.http2,
+  });
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
     const request = buildRequest(record, config.eventstoreUrl);
     if (request.kind === "tombstone") return Promise.resolve({ kind: "tombstone" });
@@ -22,12 +29,14 @@ export function createForwarder(config: Config, log: Logger) {
       return Promise.resolve({ kind: "rejected", status: undefined, reason: request.reason, attempts: 0 });
     }
     return settleRecord({
-      attempt: (attemptSignal) => post(request, attemptSignal, { timeoutMs: config.requestTimeoutMs }),
+      attempt: (attemptSignal) =>
+        post(request, attemptSignal, { timeoutMs: config.requestTimeoutMs, client }),
       policy: config.retry,
       log: log.child(recordFields(record)),
       sleep,
       now: Date.now,
       shouldAlarm,
+      observe,
     }, signal);
   };
 }

@@ -22,6 +22,8 @@ export interface Handoff {
   topic: string;
   partition: number;
   records: SourceRecord[];
+  /** The partition's log-end offset when the batch was fetched: the next offset a producer writes. */
+  highWatermark: number;
   /** Marks records up to `offset` as consumed, so the next fetch starts after it. */
   resolve(offset: number): void;
   /** Commits `offset` (the next one to read) for this partition in the group. */
@@ -235,6 +237,7 @@ function toHandoff(payload: EachBatchPayload): Handoff {
   return {
     topic,
     partition,
+    highWatermark: Number(payload.batch.highWatermark),
     records: payload.batch.messages.map((message) => ({
       topic,
       partition,

@@ -24,6 +24,8 @@ export interface SettleDeps {
   now: () => number;
   /** Decides whether a configuration fault is logged now; shared so that N partitions do not log N times. */
   shouldAlarm: () => boolean;
+  /** Hears the outcome of every attempt (for health and metrics). */
+  observe?: (outcome: Outcome) => void;
   random?: () => number;
 }
 
@@ -44,6 +46,7 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
   const firstAt = deps.now();
   for (let attempts = 1;; attempts++) {
     const outcome = await deps.attempt(signal);
+    deps.observe?.(outcome);
     switch (outcome.kind) {
       case "delivered":
         if (attempts > 1) deps.log.info("Delivered after retries", { attempts, status: outcome.status });

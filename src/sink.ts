@@ -1,4 +1,5 @@
 import type { Handoff, KafkaClient } from "./kafka.ts";
+import { dispatch, type Ordering } from "./dispatch.ts";
 import { createLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import { PartitionOffsets } from "./offsets.ts";
@@ -38,8 +39,29 @@ export interface Counts {
 /** Sink settings (see config.ts for their meaning). */
 export interface SinkOptions {
   topic: string;
+  ordering: Ordering;
   maxInFlight: number;
   shutdownGraceMs: number;
+}
+
+/** Where one assigned partition stands. */
+export interface PartitionStatus {
+  partition: number;
+  /** The offset last committed by this process, else the group's committed offset when assigned. */
+  committed: number | undefined;
+  /** The first record not yet accounted for (the next commit point), if records were taken. */
+  next: number | undefined;
+  /** The log-end offset seen with the latest batch. */
+  highWatermark: number | undefined;
+  /** Records taken but not yet accounted for. */
+  inFlight: number;
+}
+
+/** A snapshot for health, metrics and progress reporting. */
+export interface SinkStatus {
+  counts: Counts;
+  /** Assigned partitions, in order; empty before the group was joined. */
+  partitions: PartitionStatus[];
 }
 
 /** A running sink. */
@@ -48,6 +70,15 @@ export interface Sink {
   run(): Promise<{ exitCode: 0 | 1; counts: Counts }>;
   /** Starts a clean stop: no new records, deliveries in flight finish (within the grace period), commit. */
   stop(): void;
+  status(): SinkStatus;
+}
+
+const keyDecoder = new TextDecoder();
+
+/** Records with equal keys keep their order under `--ordering key`; a null key orders nothing. */
+function orderingKey(record: SourceRecord): string | undefined {
+  // Lossy for binary keys, which can only merge keys: that costs concurrency, never order.
+  return record.key === null ? undefined : keyDecoder.decode(record.key);
 }
 
 /** Delivered progress is committed at least this often while a batch runs, and at its end. */
@@ -57,6 +88,8 @@ const COMMIT_INTERVAL_MS = 1_000;
 interface Term {
   abort: AbortController;
   tracker: PartitionOffsets;
+  /** The log-end offset seen with the latest batch. */
+  highWatermark: number | undefined;
   /** The first offset the term took. */
   firstOffset: number | undefined;
   /** Last offset committed in this term. */
@@ -99,17 +132,19 @@ export function createSink(
   };
   let stopping = false;
   let exitCode: 0 | 1 = 0;
+  let assigned: number[] = [];
   let stopRequested: () => void = () => {};
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
 
-  function newTerm(startOffset?: number): Term {
+  function newTerm(): Term {
     return {
       abort: new AbortController(),
       tracker: new PartitionOffsets(),
       committed: undefined,
+      highWatermark: undefined,
       firstOffset: undefined,
       committing: Promise.resolve(),
-      startOffset,
+      startOffset: undefined,
       outOfRangeFrom: undefined,
     };
   }
@@ -133,6 +168,7 @@ export function createSink(
     const lane = laneFor(handoff.partition);
     const term = lane.term;
     const resume = handoff.pause();
+    term.highWatermark = handoff.highWatermark;
     const first = handoff.records[0];
     if (first && term.outOfRangeFrom !== undefined) reportDeleted(handoff.partition, term, first.offset);
     // After KafkaJS restarted its consumer (its pause state and fetch position are new), a batch can
@@ -147,30 +183,35 @@ export function createSink(
 
   async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[], resume: () => void) {
     const signal = term.abort.signal;
-    let holdsSlot = false;
     // Commit progress while the batch runs, so that a record stuck in retries holds back only itself.
     const ticker = setInterval(() => commit(term, handoff), COMMIT_INTERVAL_MS);
     try {
-      await limiter.acquire(signal);
-      holdsSlot = true;
-      for (const record of records) {
-        if (stopping || signal.aborted) break;
-        counts.consumed++;
-        counts.unfinished++; // until accounted below
-        const settled = await settle(record, signal);
-        if (!(await account(record, settled, signal))) break;
-        counts.unfinished--;
-        term.tracker.complete(record.offset);
-        handoff.resolve(record.offset);
-      }
+      const dispatchOptions = { ordering: options.ordering, keyOf: orderingKey, limiter, signal };
+      await dispatch(records, dispatchOptions, (record) => deliverOne(term, record, signal));
     } catch (error) {
       if (!signal.aborted) fail("Internal error while delivering; stopping", error);
     } finally {
       clearInterval(ticker);
-      if (holdsSlot) limiter.release();
+      // The partition was paused for this batch: fetching resumes after the last record accounted for.
+      const next = term.tracker.committable();
+      const last = records.at(-1);
+      if (last && next !== undefined && next > last.offset) handoff.resolve(last.offset);
+      else if (records[0] && next !== undefined && next > records[0].offset) handoff.resolve(next - 1);
       if (!signal.aborted || stopping) await commit(term, handoff);
       if (!stopping) resume();
     }
+  }
+
+  /** Delivers one record and accounts for it; false to start no further record of the batch. */
+  async function deliverOne(term: Term, record: SourceRecord, signal: AbortSignal): Promise<boolean> {
+    if (stopping || signal.aborted) return false;
+    counts.consumed++;
+    counts.unfinished++; // until accounted below
+    const settled = await settle(record, signal);
+    if (!(await account(record, settled, signal))) return false;
+    counts.unfinished--;
+    term.tracker.complete(record.offset);
+    return true;
   }
 
   /**
@@ -257,6 +298,7 @@ export function createSink(
 
   function onAssigned(topic: string, partitions: number[]): void {
     const owned = new Set(partitions);
+    assigned = [...partitions].sort((a, b) => a - b);
     for (const lane of lanes.values()) if (!owned.has(lane.partition)) revoke(lane);
     log.info("Partitions assigned", { topic, partitions: partitions.join(",") || "(none)" });
     if (partitions.length === 0) return;
@@ -336,5 +378,20 @@ export function createSink(
       return { exitCode, counts };
     },
     stop,
+    status() {
+      return {
+        counts: { ...counts },
+        partitions: assigned.map((partition) => {
+          const term = lanes.get(partition)?.term;
+          return {
+            partition,
+            committed: term?.committed ?? term?.startOffset,
+            next: term?.tracker.committable(),
+            highWatermark: term?.highWatermark,
+            inFlight: term?.tracker.inFlight() ?? 0,
+          };
+        }),
+      };
+    },
   } satisfies Sink;
 }

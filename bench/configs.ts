@@ -1,0 +1,80 @@
+/** What the benchmark measures: the configurations, their names and their theoretical bounds. Pure. */
+import type { SizeClass } from "./messages.ts";
+
+/** eventsink's ordering modes (src/dispatch.ts). */
+export type Ordering = "partition" | "key" | "none";
+
+/** One thing to measure, at one size and one EventStore latency. */
+export type Subject =
+  | { kind: "consume" }
+  | { kind: "http"; concurrency: number }
+  | { kind: "naive" }
+  /** `ordering`/`maxInFlight` undefined: eventsink's defaults, no flags given. */
+  | { kind: "eventsink"; ordering?: Ordering; maxInFlight?: number };
+
+/** A subject at a record size and an injected latency (the consume-only ceiling has no latency). */
+export interface RunSpec {
+  subject: Subject;
+  size: SizeClass;
+  latencyMs: number;
+}
+
+/** eventsink's defaults (src/config.ts), for the row of eventsink run without flags. */
+export const EVENTSINK_DEFAULTS = { ordering: "partition" as Ordering, maxInFlight: 16 };
+
+/** The row name of a subject, e.g. "eventsink key/256", "HTTP ceiling C=64". */
+export function subjectName(subject: Subject): string {
+  switch (subject.kind) {
+    case "consume":
+      return "consume-only ceiling";
+    case "http":
+      return `HTTP ceiling C=${subject.concurrency}`;
+    case "naive":
+      return "naive sink";
+    case "eventsink":
+      return subject.ordering === undefined
+        ? `eventsink defaults (${EVENTSINK_DEFAULTS.ordering}/${EVENTSINK_DEFAULTS.maxInFlight})`
+        : `eventsink ${subject.ordering}/${subject.maxInFlight}`;
+  }
+}
+
+/**
+ * Requests that can be in flight at once: C in C/L. Partition order allows one per partition, so at most
+ * min(in-flight, P); the naive sink one.
+ */
+export function concurrencyOf(subject: Subject, partitions: number): number | undefined {
+  switch (subject.kind) {
+    case "consume":
+      return undefined;
+    case "http":
+      return subject.concurrency;
+    case "naive":
+      return 1;
+    case "eventsink": {
+      const ordering = subject.ordering ?? EVENTSINK_DEFAULTS.ordering;
+      const inFlight = subject.maxInFlight ?? EVENTSINK_DEFAULTS.maxInFlight;
+      return ordering === "partition" ? Math.min(inFlight, partitions) : inFlight;
+    }
+  }
+}
+
+/** C/L in records per second; Infinity at 0 ms (no bound). */
+export function latencyBound(concurrency: number, latencyMs: number): number {
+  return latencyMs <= 0 ? Infinity : concurrency / (latencyMs / 1000);
+}
+
+/** The sink subjects to measure: baseline, eventsink's defaults, each ordering × in-flight setting. */
+export function sinkSubjects(orderings: readonly Ordering[], inFlights: readonly number[]): Subject[] {
+  const subjects: Subject[] = [{ kind: "naive" }, { kind: "eventsink" }];
+  for (const ordering of orderings) {
+    for (const maxInFlight of inFlights) subjects.push({ kind: "eventsink", ordering, maxInFlight });
+  }
+  return subjects;
+}
+
+/** A stable key for grouping repeated runs of one spec. */
+export function specKey(spec: RunSpec): string {
+  return `${spec.size}|${spec.subject.kind === "consume" ? "-" : spec.latencyMs}|${
+    subjectName(spec.subject)
+  }`;
+}

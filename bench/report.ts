@@ -1,0 +1,403 @@
+/** The benchmark's markdown report: figures, definitions, the issue's targets. Pure. */
+import { concurrencyOf, latencyBound, type RunSpec, specKey, type Subject, subjectName } from "./configs.ts";
+import type { LiveResult } from "./live.ts";
+import type { RunResult } from "./measure.ts";
+import type { MemoryResult } from "./memory.ts";
+import type { SizeClass } from "./messages.ts";
+import type { BenchOptions } from "./options.ts";
+import { median, relativeSpread, summarize, type Summary } from "./stats.ts";
+
+/** Facts about the run, for the report's head. */
+export interface RunFacts {
+  startedAt: Date;
+  wallSeconds: number;
+  commit: string;
+  deno: string;
+  kafka: string;
+  cores: number;
+  loadAtStart: number;
+  loadAtEnd: number;
+  /** Average value bytes of each backlog. */
+  recordBytes: Partial<Record<SizeClass, number>>;
+}
+
+/** Everything measured. */
+export interface Measured {
+  specs: RunSpec[];
+  runs: RunResult[];
+  live: LiveResult[];
+  memory: MemoryResult | undefined;
+}
+
+/** Median figures of one spec over its repeats. */
+interface Row {
+  spec: RunSpec;
+  rate: Summary;
+  postP50: number;
+  postP99: number;
+  /** Mean requests in flight at the stand-in (Little's law: rate × mean POST latency). */
+  inFlight: number;
+  peakRssMb: number;
+  cpuS: number;
+  windowS: number;
+  cores: { own: number; store: number; broker: number; others: number };
+  exhausted: boolean;
+  errors: string[];
+}
+
+/** Min(C/L, consume ceiling, HTTP ceiling) and the term that sets it. */
+interface Bound {
+  value: number;
+  limit: string;
+}
+
+const SIZE_TITLES: Record<SizeClass, string> = { fixtures: "fixture sizes", "10k": "10 KB variant" };
+
+/** Renders the whole report. */
+export function renderReport(options: BenchOptions, facts: RunFacts, measured: Measured): string {
+  const rows = new Map<string, Row>();
+  for (const spec of measured.specs) {
+    const key = specKey(spec);
+    if (!rows.has(key)) rows.set(key, rowOf(spec, measured.runs.filter((r) => specKey(r.spec) === key)));
+  }
+  const out: string[] = [];
+  out.push(`# eventsink benchmark — ${facts.startedAt.toISOString().replace(/\.\d+Z$/, "Z")}`, "");
+  out.push(...head(options, facts, measured), "");
+  for (const size of options.sizes) {
+    out.push(
+      `## Throughput, ${SIZE_TITLES[size]} (${kb(facts.recordBytes[size])} per record on average)`,
+      "",
+    );
+    const consume = rows.get(specKey({ subject: { kind: "consume" }, size, latencyMs: 0 }));
+    if (consume) {
+      out.push(
+        `Consume-only ceiling (KafkaJS eachBatch, no HTTP): **${rate(consume.rate.median)} records/s** ` +
+          `(${spread(consume.rate)}), peak RSS ${mb(consume.peakRssMb)}, ${cpu(consume)}.`,
+        "",
+      );
+    }
+    for (const latencyMs of options.latencies) {
+      const tableRows = [...rows.values()].filter((row) =>
+        row.spec.size === size && row.spec.latencyMs === latencyMs && row.spec.subject.kind !== "consume"
+      );
+      if (tableRows.length === 0) continue;
+      out.push(`### EventStore latency ${latencyMs} ms`, "");
+      out.push(...throughputTable(tableRows, rows, options), "");
+    }
+  }
+  out.push(...targets(options, rows, measured.memory), "");
+  if (measured.live.length > 0) out.push(...liveSection(options, measured.live), "");
+  if (measured.memory) out.push(...memorySection(measured.memory), "");
+  out.push(...definitions(options));
+  const failures = measured.runs.filter((r) => r.error);
+  if (failures.length > 0) {
+    out.push("", "## Failed runs", "");
+    for (const f of failures) {
+      out.push(
+        `- ${subjectName(f.spec.subject)}, ${f.spec.size}, ${f.spec.latencyMs} ms: ${firstLine(f.error!)}`,
+      );
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+function head(options: BenchOptions, facts: RunFacts, measured: Measured): string[] {
+  const ok = measured.runs.filter((r) => !r.error);
+  const others = ok.map((r) => r.othersS / r.windowS);
+  const busy = ok.map((r) => r.machineBusyS / r.windowS);
+  return [
+    `eventsink ${facts.commit}, Deno ${facts.deno}, Kafka ${facts.kafka} (one KRaft broker), ` +
+    `${facts.cores} cores, loopback only. Wall time ${minutes(facts.wallSeconds)}.`,
+    "",
+    `**Machine load** (shared with other work): load average ${facts.loadAtStart.toFixed(1)} at the start, ` +
+    `${facts.loadAtEnd.toFixed(1)} at the end; during the measuring windows the machine was busy ` +
+    `${fixed(median(busy), 2)} of ${facts.cores} cores (median), of which ${fixed(median(others), 2)} ` +
+    `cores (median; max ${
+      fixed(others.length ? Math.max(...others) : NaN, 2)
+    }) were other processes than the benchmark's. ` +
+    "Figures are noisy accordingly; the spread column shows how much.",
+    "",
+    `**Setup**: one topic per record size, ${options.partitions} partitions, ${
+      count(options.records)
+    } records ` +
+    `keyed over ${count(options.keys)} keys (UUIDs, random), valid FHIR messages made from the test ` +
+    "fixtures with fresh ids. Every configuration replays the same backlog in a fresh consumer group, as a " +
+    `real process (eventsink with its own permission set), and is measured for ${
+      seconds(options.windowMs)
+    } ` +
+    `after a ${seconds(options.warmupMs)} warm-up that starts with its first stored record — or until the ` +
+    `backlog is done, whichever comes first. ${options.repeats} repeat${options.repeats > 1 ? "s" : ""}, ` +
+    "configurations interleaved (every configuration once per round, order shuffled per round); figures are " +
+    "medians over the repeats.",
+  ];
+}
+
+function rowOf(spec: RunSpec, runs: RunResult[]): Row {
+  const ok = runs.filter((r) => !r.error);
+  const med = (pick: (r: RunResult) => number) => median(ok.map(pick));
+  return {
+    spec,
+    rate: summarize(ok.map((r) => r.rate)),
+    postP50: med((r) => r.postP50),
+    postP99: med((r) => r.postP99),
+    inFlight: med((r) => (r.rate * r.postMean) / 1000),
+    peakRssMb: med((r) => r.peakRssMb),
+    cpuS: med((r) => r.cpuS),
+    windowS: med((r) => r.windowS),
+    cores: {
+      own: med((r) => r.cpuS / r.windowS),
+      store: med((r) => r.storeCpuS / r.windowS),
+      broker: med((r) => r.brokerCpuS / r.windowS),
+      others: med((r) => r.othersS / r.windowS),
+    },
+    exhausted: ok.some((r) => r.exhausted),
+    errors: runs.flatMap((r) => (r.error ? [r.error] : [])),
+  };
+}
+
+/** The bound of a sink row: min(C/L, consume ceiling, HTTP ceiling at the same C, L and size). */
+function boundOf(row: Row, rows: Map<string, Row>, options: BenchOptions): Bound | undefined {
+  const { subject, size, latencyMs } = row.spec;
+  const c = concurrencyOf(subject, options.partitions);
+  if (c === undefined) return undefined;
+  const terms: Bound[] = [{ value: latencyBound(c, latencyMs), limit: "C/L" }];
+  if (subject.kind !== "http") {
+    const consume = rows.get(specKey({ subject: { kind: "consume" }, size, latencyMs: 0 }));
+    if (consume) terms.push({ value: consume.rate.median, limit: "consume" });
+    const http = rows.get(specKey({ subject: { kind: "http", concurrency: c }, size, latencyMs }));
+    if (http) terms.push({ value: http.rate.median, limit: "HTTP" });
+  }
+  const usable = terms.filter((t) => !Number.isNaN(t.value));
+  return usable.reduce((least, t) => (t.value < least.value ? t : least));
+}
+
+function throughputTable(tableRows: Row[], rows: Map<string, Row>, options: BenchOptions): string[] {
+  const lines = [
+    "| configuration | C | records/s | spread (min–max) | bound: min(C/L, ceilings) | efficiency | " +
+    "POST p50 / p99 ms | in flight | peak RSS MB | CPU s / window s | cores: own · stand-in · broker · others |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const row of tableRows) {
+    const bound = boundOf(row, rows, options);
+    const c = concurrencyOf(row.spec.subject, options.partitions);
+    const efficiency = bound && Number.isFinite(bound.value) ? row.rate.median / bound.value : NaN;
+    const name = subjectName(row.spec.subject) + (row.exhausted ? " ⁽ᵉ⁾" : "") +
+      (row.errors.length ? ` (${row.errors.length} failed)` : "");
+    lines.push(
+      `| ${name} | ${c ?? ""} | ${rate(row.rate.median)} | ${spread(row.rate)} | ` +
+        `${bound ? `${rate(bound.value)} (${bound.limit})` : "—"} | ${percent(efficiency)} | ` +
+        `${fixed(row.postP50, 1)} / ${fixed(row.postP99, 1)} | ${fixed(row.inFlight, 0)} | ${
+          mb(row.peakRssMb)
+        } | ` +
+        `${fixed(row.cpuS, 1)} / ${fixed(row.windowS, 1)} | ${fixed(row.cores.own, 2)} · ` +
+        `${fixed(row.cores.store, 2)} · ${fixed(row.cores.broker, 2)} · ${fixed(row.cores.others, 2)} |`,
+    );
+  }
+  return lines;
+}
+
+function targets(options: BenchOptions, rows: Map<string, Row>, memory: MemoryResult | undefined): string[] {
+  const lines = ["## Issue 8 targets", "", "| target | measured | needed | |", "|---|--:|--:|---|"];
+  const find = (subject: Subject, size: SizeClass, latencyMs: number) =>
+    rows.get(specKey({ subject, size, latencyMs }));
+  const verdict = (ok: boolean | undefined) => ok === undefined ? "not measured" : ok ? "met" : "**missed**";
+  for (const size of options.sizes) {
+    const tag = size === "fixtures" ? "" : ` (${SIZE_TITLES[size]})`;
+    const key256 = find({ kind: "eventsink", ordering: "key", maxInFlight: 256 }, size, 20);
+    const naive = find({ kind: "naive" }, size, 20);
+    if (key256) {
+      const bound = boundOf(key256, rows, options);
+      const eff = bound ? key256.rate.median / bound.value : NaN;
+      lines.push(
+        `| key/256 at 20 ms: share of min(C/L, ceilings)${tag} | ${percent(eff)} of ${
+          bound ? rate(bound.value) : "?"
+        } (${bound?.limit ?? "?"}) | ≥ 70 % | ${verdict(Number.isNaN(eff) ? undefined : eff >= 0.7)} |`,
+      );
+      if (naive) {
+        const times = key256.rate.median / naive.rate.median;
+        lines.push(
+          `| key/256 at 20 ms vs naive sink${tag} | ${fixed(times, 1)}× (${rate(key256.rate.median)} vs ${
+            rate(naive.rate.median)
+          }) | ≥ 20× | ${verdict(Number.isNaN(times) ? undefined : times >= 20)} |`,
+        );
+      }
+    }
+    const pl = latencyBound(options.partitions, 20);
+    for (const row of rows.values()) {
+      const s = row.spec.subject;
+      if (row.spec.size !== size || row.spec.latencyMs !== 20 || s.kind !== "eventsink") continue;
+      if ((s.ordering ?? "partition") !== "partition" || (s.maxInFlight ?? 16) < options.partitions) continue;
+      const share = row.rate.median / pl;
+      lines.push(
+        `| ${subjectName(s).replace("eventsink ", "")} at 20 ms: share of P/L = ${rate(pl)}${tag} | ` +
+          `${percent(share)} (${rate(row.rate.median)}) | ≥ 90 % | ${verdict(share >= 0.9)} |`,
+      );
+    }
+    const defaults = find({ kind: "eventsink" }, size, 0);
+    const consume = find({ kind: "consume" }, size, 0);
+    if (defaults && consume) {
+      const share = defaults.rate.median / consume.rate.median;
+      lines.push(
+        `| defaults at 0 ms: share of consume-only ceiling${tag} | ${percent(share)} (${
+          rate(defaults.rate.median)
+        } of ${rate(consume.rate.median)}) | ≥ 60 % | ${verdict(share >= 0.6)} |`,
+      );
+    }
+  }
+  if (memory) {
+    lines.push(
+      `| peak RSS replaying ${count(memory.records)} records | ${mb(memory.peakMb)} MB${
+        memory.stored < memory.records ? ` (after ${count(memory.stored)} records)` : ""
+      } | < 200 MB | ${verdict(memory.peakMb < 200)} |`,
+    );
+  }
+  return lines;
+}
+
+function liveSection(options: BenchOptions, live: LiveResult[]): string[] {
+  const lines = [
+    "## Produce-to-stored latency at a steady load",
+    "",
+    `Each sink caught up on a fresh topic (${options.partitions} partitions); then ${options.liveRate} ` +
+    `records/s are produced for ${options.liveSeconds} s. Latency of a record: from the producer's send to ` +
+    "the stand-in's 2xx answer. Records not stored within 5 s after the last send count as ∞. Medians over " +
+    "the repeats.",
+    "",
+    "| configuration | EventStore latency | stored / produced | p50 ms | p99 ms | max ms |",
+    "|---|--:|--:|--:|--:|--:|",
+  ];
+  const groups = new Map<string, LiveResult[]>();
+  for (const result of live) {
+    const key = `${subjectName(result.subject)}|${result.latencyMs}`;
+    groups.set(key, [...(groups.get(key) ?? []), result]);
+  }
+  for (const results of groups.values()) {
+    const ok = results.filter((r) => !r.error);
+    const first = results[0]!;
+    const med = (pick: (r: LiveResult) => number) => median(ok.map(pick));
+    lines.push(
+      `| ${subjectName(first.subject)} | ${first.latencyMs} ms | ${count(med((r) => r.stored))} / ${
+        count(med((r) => r.produced))
+      } | ${latency(med((r) => r.p50))} | ${latency(med((r) => r.p99))} | ${latency(med((r) => r.max))} |` +
+        (ok.length < results.length ? ` (${results.length - ok.length} failed)` : ""),
+    );
+  }
+  return lines;
+}
+
+function memorySection(memory: MemoryResult): string[] {
+  const lines = [
+    `## Bounded memory: ${subjectName(memory.subject)} replaying ${count(memory.records)} records at 0 ms`,
+    "",
+    `Stored ${count(memory.stored)} of ${count(memory.records)} records in ${minutes(memory.seconds)} ` +
+    `(${rate(memory.stored / memory.seconds)} records/s); peak RSS (VmHWM) **${mb(memory.peakMb)} MB**. ` +
+    "RSS sampled every second; shown at each tenth of the way:" +
+    (memory.error ? ` (${firstLine(memory.error)})` : ""),
+    "",
+    "| elapsed s | records stored | RSS MB | peak RSS MB |",
+    "|--:|--:|--:|--:|",
+  ];
+  let nextTenth = 0;
+  for (const sample of memory.samples) {
+    const tenth = Math.floor((sample.stored / memory.records) * 10);
+    if (tenth < nextTenth && sample !== memory.samples.at(-1)) continue;
+    nextTenth = tenth + 1;
+    lines.push(
+      `| ${sample.elapsedS.toFixed(0)} | ${count(sample.stored)} | ${mb(sample.rssMb)} | ${
+        mb(sample.peakMb)
+      } |`,
+    );
+  }
+  const rss = memory.samples.map((s) => s.rssMb);
+  const half = Math.floor(rss.length / 2);
+  if (rss.length >= 4) {
+    lines.push(
+      "",
+      `RSS median over the first half of the replay ${mb(median(rss.slice(0, half)))} MB, over the second ` +
+        `half ${mb(median(rss.slice(half)))} MB.`,
+    );
+  }
+  return lines;
+}
+
+function definitions(options: BenchOptions): string[] {
+  return [
+    "## Definitions",
+    "",
+    "- **records/s**: records the stand-in answered 2xx (for the consume-only ceiling: records KafkaJS " +
+    "handed over) during the window, divided by its length. ⁽ᵉ⁾: the backlog ran out before the window " +
+    "ended (window ends with the last record). The consume-only ceiling has no warm-up: it is measured from " +
+    "its first batch, as it runs through a backlog in seconds.",
+    "- **C**: requests that can be in flight — `--max-in-flight` for key and none; min(in-flight, P = " +
+    `${options.partitions} partitions) for partition order; 1 for the naive sink. **L**: injected latency.`,
+    "- **bound**: min(C/L, consume-only ceiling, HTTP ceiling at the same C, L and size); C/L is ∞ at 0 ms. " +
+    "For an HTTP ceiling row the bound is C/L alone. **efficiency** = records/s ÷ bound.",
+    "- **HTTP ceiling C=n**: a bare fetch loop keeping n POSTs in flight against the same stand-in (keep-alive " +
+    "pool of n, HTTP/1.1), cycling 5,000 distinct messages of the size.",
+    "- **naive sink**: KafkaJS eachMessage + `await fetch` per record, one at a time, as the original service.",
+    "- **POST p50 / p99**: latency of the 2xx POSTs in the window as the stand-in sees it — from a request's " +
+    "arrival (headers read) to its answer; it holds the injected latency and the stand-in's own work and " +
+    "queueing, not the sink's. A backlog replay has no meaningful produce-to-stored latency (every record was " +
+    "produced before the sink started), so that is measured apart, at a steady load (above).",
+    "- **in flight**: mean number of POSTs under way at the stand-in in the window, by Little's law: " +
+    "records/s × mean POST latency. Far below C means the sink does not keep its requests in flight.",
+    "- **peak RSS**: VmHWM of the measured process (/proc/<pid>/status) at the end of the window.",
+    "- **CPU s**: user + system CPU seconds of the measured process in the window (/proc/<pid>/stat). " +
+    "**cores**: CPU seconds ÷ window seconds of the measured process, the stand-in, the Kafka broker, and " +
+    "everything else on the machine (other users' work; from /proc/stat).",
+  ];
+}
+
+function rate(value: number): string {
+  if (!Number.isFinite(value)) return value === Infinity ? "∞" : "—";
+  return Math.round(value).toLocaleString("en-US");
+}
+
+function spread(summary: Summary): string {
+  if (summary.n === 0) return "—";
+  if (summary.n === 1) return "1 run";
+  return `${rate(summary.min)}–${rate(summary.max)} (±${percent(relativeSpread(summary) / 2)})`;
+}
+
+function percent(value: number): string {
+  return Number.isFinite(value) ? `${Math.round(value * 100)} %` : "—";
+}
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : "—";
+}
+
+function mb(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(0) : "—";
+}
+
+function latency(value: number): string {
+  if (value === Infinity) return "> 5000 (not stored)";
+  return Number.isFinite(value) ? value.toFixed(0) : "—";
+}
+
+function cpu(row: Row): string {
+  return `CPU ${fixed(row.cpuS, 1)} s in ${fixed(row.windowS, 1)} s`;
+}
+
+function kb(bytes: number | undefined): string {
+  return bytes === undefined ? "?" : `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+function count(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "—";
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toLocaleString("en-US")} s`;
+}
+
+function minutes(totalSeconds: number): string {
+  const m = Math.floor(totalSeconds / 60);
+  const s = Math.round(totalSeconds % 60);
+  return m > 0 ? `${m} min ${s} s` : `${s} s`;
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0] ?? "";
+}

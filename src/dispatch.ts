@@ -1,0 +1,60 @@
+import type { Limiter } from "./limiter.ts";
+
+/** How records of one partition may overlap (see `--ordering`). */
+export type Ordering = "partition" | "key" | "none";
+export const ORDERINGS: readonly Ordering[] = ["partition", "key", "none"];
+
+/** What a dispatch needs besides the items. */
+export interface DispatchOptions<T> {
+  ordering: Ordering;
+  /** The ordering key of an item; undefined means "no key": it waits for no other item. */
+  keyOf: (item: T) => string | undefined;
+  /** Shared by all partitions: at most its size of items run at once, process-wide. */
+  limiter: Limiter;
+  signal: AbortSignal;
+}
+
+/**
+ * Runs `work` for each item, in order within the ordering's scope: one at a time (`partition`), one at a
+ * time per key (`key`), or freely (`none`), never more at once than the limiter allows. `work` returns
+ * false to halt: no further item starts. Resolves when every started item has finished; rejects with the
+ * first error of `work` (after the others finished), or when `signal` aborts while waiting for a slot.
+ */
+export async function dispatch<T>(
+  items: readonly T[],
+  options: DispatchOptions<T>,
+  work: (item: T) => Promise<boolean>,
+): Promise<void> {
+  const { limiter, signal } = options;
+  const tails = new Map<string, Promise<unknown>>();
+  const running: Array<Promise<unknown>> = [];
+  let halted = false;
+  try {
+    for (const item of items) {
+      if (halted) break;
+      await limiter.acquire(signal);
+      const key = options.ordering === "key" ? options.keyOf(item) : undefined;
+      const before = key === undefined ? undefined : tails.get(key);
+      const run = (async () => {
+        try {
+          await before?.catch(() => {}); // a failed predecessor halts the dispatch; it does not block its key
+          if (halted) return;
+          if (!(await work(item))) halted = true;
+        } catch (error) {
+          halted = true;
+          throw error;
+        } finally {
+          limiter.release();
+        }
+      })();
+      if (key !== undefined) tails.set(key, run);
+      running.push(run);
+      // Strict partition order: the next item starts only after this one ended.
+      if (options.ordering === "partition") await run.catch(() => {});
+    }
+  } finally {
+    const results = await Promise.allSettled(running);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) throw failure.reason;
+  }
+}
