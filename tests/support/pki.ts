@@ -63,7 +63,15 @@ export async function makeTestPki(): Promise<TestPki> {
 }
 
 async function makeCa(base: string, name: string): Promise<void> {
-  await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${base}.key`]);
+  await openssl([
+    "genpkey",
+    "-algorithm",
+    "EC",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-out",
+    `${base}.key`,
+  ]);
   await openssl([
     ...["req", "-x509", "-new", "-key", `${base}.key`, "-out", `${base}.pem`, "-days", "2"],
     ...["-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE"],
@@ -72,7 +80,15 @@ async function makeCa(base: string, name: string): Promise<void> {
 }
 
 async function issue(base: string, ca: string, commonName: string, extensions: string[]): Promise<void> {
-  await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${base}.key`]);
+  await openssl([
+    "genpkey",
+    "-algorithm",
+    "EC",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-out",
+    `${base}.key`,
+  ]);
   await openssl(["req", "-new", "-key", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${commonName}`]);
   await Deno.writeTextFile(`${base}.ext`, ["basicConstraints=CA:FALSE", ...extensions, ""].join("\n"));
   await openssl([
@@ -83,5 +99,7 @@ async function issue(base: string, ca: string, commonName: string, extensions: s
 
 async function openssl(args: string[]): Promise<void> {
   const result = await runTool("openssl", args, OPENSSL_NEEDED);
-  if (result.code !== 0) throw new Error(`openssl ${args[0]} failed (exit ${result.code}):\n${result.output}`);
+  if (result.code !== 0) {
+    throw new Error(`openssl ${args[0]} failed (exit ${result.code}):\n${result.output}`);
+  }
 }
