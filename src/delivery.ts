@@ -1,11 +1,25 @@
 import { classifyFetchError, classifyStatus, operationOutcomeDiagnostics, type Outcome } from "./outcome.ts";
 import { parseRetryAfter } from "./backoff.ts";
+import type { TlsMaterial } from "./tls_files.ts";
 
 /** A ready-to-send POST (see request.ts). */
 export interface PostRequest {
   url: string;
   headers: Record<string, string>;
   body: Uint8Array;
+}
+
+/**
+ * The HTTP client for the EventStore and the token endpoint: trusts the CA bundle besides the system's
+ * CAs and presents the client certificate, if configured; undefined (fetch's own) otherwise. Certificates
+ * are always verified: there is no option to turn that off.
+ */
+export function createEventStoreClient(tls: TlsMaterial): Deno.HttpClient | undefined {
+  if (tls.ca === undefined && tls.cert === undefined) return undefined;
+  return Deno.createHttpClient({
+    ...(tls.ca ? { caCerts: tls.ca } : {}),
+    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+  });
 }
 
 /** An answer body larger than this is cut: only an OperationOutcome's diagnostics are of use. */

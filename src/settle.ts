@@ -56,8 +56,8 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
       case "config-fault":
         if (deps.shouldAlarm()) {
           deps.log.error(
-            "The EventStore refuses every request: check --eventstore-url and credentials. " +
-              "Holding this partition and retrying",
+            "Configuration fault: every delivery would fail alike, so this partition is held and " +
+              "retried until it is fixed",
             { attempt: attempts, status: outcome.status, reason: outcome.reason },
           );
         }
