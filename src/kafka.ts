@@ -179,9 +179,16 @@ async function preflight(admin: Admin, options: SourceOptions): Promise<void> {
   try {
     await admin.connect();
   } catch (error) {
+    const brokers = options.brokers.join(",");
     const detail = errorChainText(error);
+    if ((error as Error).name === "KafkaJSSASLAuthenticationError") {
+      throw new Error(
+        `Kafka at ${brokers} refused eventsink's SASL credentials (check --kafka-sasl-username and the ` +
+          `password): ${detail}`,
+      );
+    }
     const tls = explainTlsFailure(detail, { ca: "--kafka-ca", cert: "--kafka-cert" });
-    throw new Error(`Kafka at ${options.brokers.join(",")} did not answer: ${tls ?? detail}`);
+    throw new Error(`Kafka at ${brokers} did not answer: ${tls ?? detail}`);
   }
   const topics = await admin.listTopics();
   if (!topics.includes(options.topic)) {
