@@ -33,6 +33,9 @@ const LOUD_ATTEMPTS = new Set([1, 10, 100, 1000]);
  */
 export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promise<Settled> {
   const firstAt = deps.now();
+  // A record that met a configuration fault is never given up on, even when its failures alternate with
+  // transient ones: a TLS refusal, for one, often shows as a dropped connection on the next attempt.
+  let configFault = false;
   for (let attempts = 1;; attempts++) {
     const outcome = await deps.attempt(signal);
     switch (outcome.kind) {
@@ -43,7 +46,7 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
         return { kind: "rejected", status: outcome.status, reason: outcome.reason, attempts };
       case "retry": {
         const failingMs = deps.now() - firstAt;
-        if (deps.policy.giveUpMs !== undefined && failingMs >= deps.policy.giveUpMs) {
+        if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {
           const reason = `gave up after ${attempts} attempts over ${formatDuration(failingMs)} ` +
             `(--retry-give-up): ${outcome.reason}`;
           return { kind: "rejected", status: outcome.status, reason, attempts };
@@ -54,6 +57,7 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
         break;
       }
       case "config-fault":
+        configFault = true;
         if (deps.shouldAlarm()) {
           deps.log.error(
             "Configuration fault: every delivery would fail alike, so this partition is held and " +
