@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     client,
     onToken: redactor.addRotating,
   });
-  if (credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens!, log))) return 2;
+  if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
 
   const source = createKafkaSource({
     ...config,

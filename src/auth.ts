@@ -61,9 +61,9 @@ export interface IssuedToken {
 export type FetchResult = { kind: "token"; token: IssuedToken } | TokenFailure;
 
 /** Assumed lifetime of a token whose endpoint gave no `expires_in` (RFC 6749 only recommends it). */
-export const DEFAULT_LIFETIME_MS = 5 * 60_000;
+const DEFAULT_LIFETIME_MS = 5 * 60_000;
 /** A token is replaced this long before it expires at most; short-lived ones a tenth of their lifetime before. */
-export const MAX_REFRESH_MARGIN_MS = 60_000;
+const MAX_REFRESH_MARGIN_MS = 60_000;
 /**
  * After a 401 forced a new token, another 401 forces the next one no sooner than this: an EventStore that
  * refuses every token (wrong audience) must not turn each retry into a token request.

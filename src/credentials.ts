@@ -85,7 +85,7 @@ export async function loadCredentials(config: Config, options: LoadOptions): Pro
   const password = sasl && await secret(SECRETS.kafkaSaslPassword, sasl.password, true);
   if (problems.length > 0) throw new CredentialsError(problems.join("\n"));
   return {
-    eventstoreAuth: eventstoreAuth,
+    eventstoreAuth,
     eventstoreTls,
     kafkaTls,
     kafkaSasl: sasl && { ...sasl, password: password! },

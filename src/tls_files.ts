@@ -82,12 +82,12 @@ export async function loadTlsFiles(
 }
 
 /** The PEM blocks with the given label, each with its BEGIN and END lines. */
-export function pemBlocks(text: string, label: string): string[] {
+function pemBlocks(text: string, label: string): string[] {
   return [...text.matchAll(PEM_BLOCK)].filter((match) => match[1] === label).map((match) => match[0]);
 }
 
 /** Why a CA bundle is of no use, or undefined. */
-export function caBundleProblem(certificates: string[]): string | undefined {
+function caBundleProblem(certificates: string[]): string | undefined {
   if (certificates.length === 0) return "holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
   const unreadable = certificates.findIndex((pem) => parseCertificate(pem) === undefined);
   return unreadable < 0
@@ -96,7 +96,7 @@ export function caBundleProblem(certificates: string[]): string | undefined {
 }
 
 /** Why a client certificate cannot be used now, or undefined. */
-export function certificateProblem(text: string, now: Date): string | undefined {
+function certificateProblem(text: string, now: Date): string | undefined {
   const [first] = pemBlocks(text, "CERTIFICATE");
   if (first === undefined) {
     return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)
@@ -115,7 +115,7 @@ export function certificateProblem(text: string, now: Date): string | undefined 
 }
 
 /** Why a private key cannot be used, or undefined. */
-export function privateKeyProblem(text: string): string | undefined {
+function privateKeyProblem(text: string): string | undefined {
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
     return "the key is encrypted; eventsink reads unencrypted keys only (decrypt it with " +
       "`openssl pkey -in <encrypted> -out <key>` and protect the file by its permissions or as a systemd credential)";

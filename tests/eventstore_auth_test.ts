@@ -4,10 +4,16 @@
  * eventsink runs as its own process with its permission set, against the shared Kafka broker.
  */
 import assert from "node:assert/strict";
-import { committedOffsets, endOffsets, produce } from "./support/broker.ts";
+import { committedOffsets, produce } from "./support/broker.ts";
 import { assertNoSecretPrinted, type EventsinkProcess, spawnEventsink } from "./support/eventsink_process.ts";
 import { EVENTSTORE_SCOPE, type Issuer, type OAuthServer, startOAuthServer } from "./support/oauth_server.ts";
-import { type Message, openPipeline, type Pipeline, validMessages, waitUntil } from "./support/pipeline.ts";
+import {
+  type Message,
+  openPipeline,
+  type Pipeline,
+  validMessages,
+  waitUntilCommittedToEnd,
+} from "./support/pipeline.ts";
 
 const SECRET = `client-secret-${crypto.randomUUID()}`;
 const WRONG_SECRET = `wrong-secret-${crypto.randomUUID()}`;
@@ -47,12 +53,8 @@ async function write(p: Pipeline, messages: Message[]): Promise<void> {
   await produce(p.bootstrap, p.topic, messages.map((m) => ({ key: m.messageId, value: m.bytes })));
 }
 
-async function allCommitted(p: Pipeline): Promise<void> {
-  const ends = await endOffsets(p.bootstrap, p.topic);
-  await waitUntil("every partition committed to its end", async () => {
-    const committed = await committedOffsets(p.bootstrap, p.group, p.topic);
-    return [...ends].every(([partition, end]) => committed.get(partition) === end);
-  });
+function allCommitted(p: Pipeline): Promise<void> {
+  return waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic);
 }
 
 async function stop(sink: EventsinkProcess): Promise<void> {

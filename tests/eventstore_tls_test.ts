@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { committedOffsets, produce } from "./support/broker.ts";
 import { assertNoSecretPrinted, spawnEventsink } from "./support/eventsink_process.ts";
 import { makeTestPki, type TestPki } from "./support/pki.ts";
-import { openPipeline, type Pipeline, validMessages, waitUntil } from "./support/pipeline.ts";
+import { openPipeline, type Pipeline, validMessages, waitUntilCommittedToEnd } from "./support/pipeline.ts";
 import { startTlsTerminator } from "./support/tls_terminator.ts";
 
 let pki: TestPki;
@@ -44,10 +44,7 @@ Deno.test("eventstore tls: a private CA and a client certificate", async () => {
     await p.store.waitForStored(6, { timeoutMs: 30_000 });
     assert.ok(terminator.clientCertificates().length > 0);
     assert.ok(terminator.clientCertificates().every((subject) => subject === "eventsink"));
-    await waitUntil("everything committed", async () => {
-      const committed = await committedOffsets(p.bootstrap, p.group, p.topic);
-      return [...committed.values()].reduce((sum, offset) => sum + Math.max(offset, 0), 0) === 6;
-    });
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic);
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(), 0);
   } finally {

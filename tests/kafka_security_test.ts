@@ -5,19 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  type Broker,
-  committedOffsets,
-  createTopic,
-  endOffsets,
-  produce,
-  startBroker,
-  uniqueName,
-} from "./support/broker.ts";
+import { type Broker, createTopic, produce, startBroker, uniqueName } from "./support/broker.ts";
 import { startEventStore } from "./support/eventstore.ts";
 import { assertNoSecretPrinted, spawnEventsink, spawnRaw } from "./support/eventsink_process.ts";
 import { makeTestPki, type TestPki } from "./support/pki.ts";
-import { validMessages, waitUntil } from "./support/pipeline.ts";
+import { validMessages, waitUntilCommittedToEnd } from "./support/pipeline.ts";
 
 const SASL_USER = "eventsink";
 const SASL_PASSWORD = `sasl-${crypto.randomUUID()}`;
@@ -55,11 +47,7 @@ async function deliverThrough(
   const sink = await spawnEventsink({ bootstrap, topic, group, store, args: options.args, env: options.env });
   try {
     await store.waitForStored(options.count, { timeoutMs: 30_000 });
-    const ends = await endOffsets(broker.bootstrap, topic);
-    await waitUntil("every partition committed to its end", async () => {
-      const committed = await committedOffsets(broker.bootstrap, group, topic);
-      return [...ends].every(([partition, end]) => committed.get(partition) === end);
-    });
+    await waitUntilCommittedToEnd(broker.bootstrap, group, topic);
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(), 0);
   } finally {
