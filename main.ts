@@ -3,10 +3,12 @@ import { describeConfig, parseCommand } from "./src/config.ts";
 import { type Credentials, CredentialsError, loadCredentials } from "./src/credentials.ts";
 import { createEventStoreClient } from "./src/delivery.ts";
 import { createForwarder } from "./src/forward.ts";
-import { createKafkaSource } from "./src/kafka.ts";
+import { deadLetterWriter } from "./src/deadletter.ts";
+import { createKafkaClient } from "./src/kafka.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { createRedactor } from "./src/secrets.ts";
-import { createSink } from "./src/sink.ts";
+import { createSink, type RejectedHandling } from "./src/sink.ts";
+import { sleep } from "./src/sleep.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Wiring: config → parts → run → exit code. The only place that exits. */
@@ -53,13 +55,29 @@ async function main(): Promise<number> {
   });
   if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
 
-  const source = createKafkaSource({
+  const kafka = createKafkaClient({
     ...config,
     group,
+    deadLetterTopic: config.rejected.deadLetterTopic,
     tls: credentials.kafkaTls,
     sasl: credentials.kafkaSasl,
   }, log);
-  const sink = createSink(config, { source, settle: createForwarder(config, log, { tokens, client }), log });
+  const onRejected: RejectedHandling = config.rejected.policy === "dead-letter"
+    ? {
+      policy: "dead-letter",
+      topic: config.rejected.deadLetterTopic,
+      write: deadLetterWriter(
+        { topic: config.rejected.deadLetterTopic, publish: kafka.publish, policy: config.retry, log, sleep },
+        VERSION,
+      ),
+    }
+    : { policy: config.rejected.policy };
+  const sink = createSink(config, {
+    source: kafka,
+    settle: createForwarder(config, log, { tokens, client }),
+    onRejected,
+    log,
+  });
   let signals = 0;
   const onSignal = (name: Deno.Signal) => () => {
     if (++signals > 1) {

@@ -12,8 +12,13 @@ import {
 import type { TlsFiles } from "./tls_files.ts";
 
 /** What to do with a message the EventStore rejects as invalid (DESIGN.md §3). */
-export type RejectedPolicy = "skip" | "stop";
-const REJECTED_POLICIES: readonly RejectedPolicy[] = ["skip", "stop"];
+export type RejectedPolicy = "dead-letter" | "skip" | "stop";
+const REJECTED_POLICIES: readonly RejectedPolicy[] = ["dead-letter", "skip", "stop"];
+
+/** The rejected-message policy, with the dead-letter topic exactly when the policy needs one. */
+export type RejectedConfig =
+  | { policy: "skip" | "stop"; deadLetterTopic?: undefined }
+  | { policy: "dead-letter"; deadLetterTopic: string };
 
 /** Retry timing for transient failures and configuration faults. */
 export interface RetryPolicy {
@@ -64,7 +69,7 @@ export interface Config {
   /** Base URL of the EventStore, without a trailing slash. */
   eventstoreUrl: string;
   fromBeginning: boolean;
-  onRejected: RejectedPolicy;
+  rejected: RejectedConfig;
   retry: RetryPolicy;
   requestTimeoutMs: number;
   maxInFlight: number;
@@ -167,12 +172,18 @@ const OPTIONS = [
       "service's group is not touched.",
   },
   {
+    flag: "dead-letter-topic",
+    env: ["EVENTSINK_DEAD_LETTER_TOPIC"],
+    value: "name",
+    help: "Topic for rejected messages (original value, key and headers, plus eventsink.* context headers).",
+  },
+  {
     flag: "on-rejected",
     env: ["EVENTSINK_ON_REJECTED"],
-    default: "skip",
     value: REJECTED_POLICIES.join("|"),
-    help: "A message the EventStore rejects as invalid (400, 409, 413, 415, 422): skip it with a " +
-      "log line, or stop without committing it.",
+    help: "A message the EventStore rejects as invalid (400, 409, 413, 415, 422) or that can never be a " +
+      "valid request: write it to the dead-letter topic, skip it with a log line, or stop without " +
+      "committing it. Default: dead-letter when --dead-letter-topic is set, else skip.",
   },
   {
     flag: "retry-initial",
@@ -455,15 +466,22 @@ function buildConfig(
 
   const brokers = parseBrokers(text("brokers"), errors);
   const topic = text("topic");
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) {
-    errors.push(`--topic "${topic}" is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)`);
+  checkTopicName("topic", topic, errors);
+  const deadLetterTopic = text("dead-letter-topic") || undefined;
+  if (deadLetterTopic !== undefined) {
+    checkTopicName("dead-letter-topic", deadLetterTopic, errors);
+    if (deadLetterTopic === topic) errors.push("--dead-letter-topic must differ from --topic");
   }
   const group = text("group");
   if (group === "") errors.push("--group must not be empty");
   const clientId = text("client-id");
   if (clientId === "") errors.push("--client-id must not be empty");
   const eventstoreUrl = parseEventStoreUrl(text("eventstore-url"), errors);
-  const onRejected = oneOf("on-rejected", REJECTED_POLICIES);
+  const rejected = rejectedConfig(
+    raw["on-rejected"] === undefined ? undefined : oneOf("on-rejected", REJECTED_POLICIES),
+    deadLetterTopic,
+    errors,
+  );
   const retry: RetryPolicy = {
     initialMs: duration("retry-initial", 1),
     maxMs: duration("retry-max", 1),
@@ -486,7 +504,7 @@ function buildConfig(
     clientId,
     eventstoreUrl,
     fromBeginning: raw["from-beginning"] === true,
-    onRejected,
+    rejected,
     retry,
     requestTimeoutMs: duration("request-timeout", 100),
     maxInFlight,
@@ -670,6 +688,30 @@ export function parseHeaders(text: string, errors: string[]): Record<string, str
   return headers;
 }
 
+function rejectedConfig(
+  policy: RejectedPolicy | undefined,
+  deadLetterTopic: string | undefined,
+  errors: string[],
+): RejectedConfig {
+  if (deadLetterTopic !== undefined) {
+    if (policy === undefined || policy === "dead-letter") return { policy: "dead-letter", deadLetterTopic };
+    errors.push(
+      `--dead-letter-topic is set but --on-rejected=${policy} would never use it: drop one of them`,
+    );
+  } else if (policy === "dead-letter") {
+    errors.push("--on-rejected=dead-letter needs --dead-letter-topic");
+  }
+  return { policy: policy === "stop" ? "stop" : "skip" };
+}
+
+function checkTopicName(flag: string, name: string, errors: string[]): void {
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(name)) {
+    errors.push(
+      `--${flag} "${name}" is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)`,
+    );
+  }
+}
+
 function parseBrokers(text: string, errors: string[]): string[] {
   const brokers = text.split(",").map((b) => b.trim()).filter((b) => b !== "");
   if (brokers.length === 0) errors.push("--brokers must name at least one host:port");
@@ -753,7 +795,8 @@ export function describeConfig(config: Config): Record<string, string | number |
     clientId: config.clientId,
     eventstoreUrl: config.eventstoreUrl,
     fromBeginning: config.fromBeginning,
-    onRejected: config.onRejected,
+    onRejected: config.rejected.policy,
+    deadLetterTopic: config.rejected.deadLetterTopic,
     retryInitial: formatDuration(config.retry.initialMs),
     retryMax: formatDuration(config.retry.maxMs),
     retryGiveUp: config.retry.giveUpMs === undefined ? "never" : formatDuration(config.retry.giveUpMs),

@@ -39,7 +39,8 @@ export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps
     );
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
     const request = buildRequest(record, config.eventstoreUrl, { headers: config.eventstoreHeaders });
-    if (!request.ok) {
+    if (request.kind === "tombstone") return Promise.resolve({ kind: "tombstone" });
+    if (request.kind === "invalid") {
       return Promise.resolve({ kind: "rejected", status: undefined, reason: request.reason, attempts: 0 });
     }
     return settleRecord({

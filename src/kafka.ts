@@ -1,14 +1,21 @@
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import {
   type Admin,
+  CompressionCodecs,
+  CompressionTypes,
   type Consumer,
   type EachBatchPayload,
+  type IHeaders,
   Kafka,
   type LogEntry,
   logLevel,
+  Partitioners,
+  type Producer,
   type SASLOptions,
 } from "kafkajs";
 import type { ConnectionOptions } from "node:tls";
+import { lz4Codec, snappyCodec, zstdCodec } from "./codecs.ts";
 import type { Credentials } from "./credentials.ts";
 import type { LogFields, Logger, LogLevel } from "./log.ts";
 import type { HeaderValue, SourceRecord } from "./record.ts";
@@ -45,14 +52,23 @@ export interface SourceEvents {
   onOffsetOutOfRange(topic: string, partition: number): void;
 }
 
-/** The narrow face of KafkaJS that eventsink uses. */
-export interface KafkaSource {
+/** A record to write (a dead letter). */
+export interface OutgoingRecord {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, HeaderValue>;
+}
+
+/** The narrow face of KafkaJS that eventsink uses: consume the topic, write dead letters. */
+export interface KafkaClient {
   /** Connects, joins the group and starts fetching; rejects when the brokers cannot be reached. */
   start(events: SourceEvents): Promise<void>;
   /** Stops fetching every partition (the first step of a clean stop). */
   pauseAll(): void;
   /** Reads committed and earliest offsets of the given partitions. */
   partitionStarts(topic: string, partitions: number[]): Promise<PartitionStart[]>;
+  /** Writes one record and resolves once every in-sync replica has it (acks=all, idempotent producer). */
+  publish(topic: string, record: OutgoingRecord): Promise<void>;
   /** Leaves the group and closes connections. */
   stop(): Promise<void>;
 }
@@ -63,6 +79,8 @@ export interface SourceOptions {
   clientId: string;
   group: string;
   topic: string;
+  /** Checked to exist at start-up when given. */
+  deadLetterTopic: string | undefined;
   logLevel: LogLevel;
   /** TLS material (undefined: plaintext), checked at start-up. */
   tls: Credentials["kafkaTls"];
@@ -74,12 +92,15 @@ export interface SourceOptions {
  * earliest record as the original did, and when retention deleted records the group had not read yet,
  * KafkaJS moves it to the earliest record left rather than silently to the end.
  */
-export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSource {
+export function createKafkaClient(options: SourceOptions, log: Logger): KafkaClient {
   let events: SourceEvents | undefined;
   // KafkaJS sets negative timeouts (requestQueue), and the Node layer would print a warning as a raw line
   // among our log lines (breaking JSON logs): route such warnings through our logger instead.
   process.removeAllListeners("warning");
   process.on("warning", (warning) => log.debug(`Runtime warning: ${warning.name}: ${warning.message}`));
+  CompressionCodecs[CompressionTypes.Snappy] = snappyCodec;
+  CompressionCodecs[CompressionTypes.LZ4] = lz4Codec;
+  CompressionCodecs[CompressionTypes.ZSTD] = zstdCodec;
   const client = (retries: number) =>
     new Kafka({
       clientId: options.clientId,
@@ -103,6 +124,10 @@ export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSou
     maxWaitTimeInMs: 500,
     allowAutoTopicCreation: false,
   });
+  // Made on the first dead letter only. Idempotent with acks=all: a dead letter KafkaJS retries is written
+  // once, and only acknowledged when safe.
+  let producer: Producer | undefined;
+  let producerConnected: Promise<void> | undefined;
 
   return {
     async start(handlers) {
@@ -148,8 +173,32 @@ export function createKafkaSource(options: SourceOptions, log: Logger): KafkaSou
         };
       });
     },
+    async publish(topic, record) {
+      const writer = producer ??= kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      // A failed connect is forgotten, so that the next attempt connects afresh.
+      producerConnected ??= writer.connect().catch((error) => {
+        producerConnected = undefined;
+        throw error;
+      });
+      await producerConnected;
+      await writer.send({
+        topic,
+        acks: -1,
+        messages: [{
+          key: asBuffer(record.key),
+          value: asBuffer(record.value),
+          headers: asHeaders(record.headers),
+        }],
+      });
+    },
     async stop() {
       await consumer.disconnect();
+      if (producerConnected) await producer?.disconnect();
       await admin.disconnect();
     },
   };
@@ -191,9 +240,25 @@ async function preflight(admin: Admin, options: SourceOptions): Promise<void> {
     throw new Error(`Kafka at ${brokers} did not answer: ${tls ?? detail}`);
   }
   const topics = await admin.listTopics();
-  if (!topics.includes(options.topic)) {
-    throw new Error(`topic "${options.topic}" does not exist on ${options.brokers.join(",")}`);
+  for (const topic of [options.topic, options.deadLetterTopic]) {
+    if (topic !== undefined && !topics.includes(topic)) {
+      throw new Error(`topic "${topic}" does not exist on ${options.brokers.join(",")}`);
+    }
   }
+}
+
+/** KafkaJS wants Buffers; ours are Uint8Array views, wrapped without copying. */
+function asBuffer(bytes: Uint8Array | null): Buffer | null {
+  return bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function asHeaders(headers: Record<string, HeaderValue>): IHeaders {
+  const one = (value: Uint8Array | string) => (typeof value === "string" ? value : asBuffer(value)!);
+  const converted: IHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) converted[name] = Array.isArray(value) ? value.map(one) : one(value);
+  }
+  return converted;
 }
 
 function toHandoff(payload: EachBatchPayload): Handoff {

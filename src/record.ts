@@ -27,10 +27,15 @@ export function headerValues(headers: Record<string, HeaderValue>, name: string)
 }
 
 function decodeOrBytes(bytes: Uint8Array): string | Uint8Array {
+  return decodeUtf8(bytes) ?? bytes;
+}
+
+/** The bytes as text when they are valid UTF-8, else undefined. */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
   try {
     return strictUtf8.decode(bytes);
   } catch {
-    return bytes;
+    return undefined;
   }
 }
 

@@ -1,4 +1,4 @@
-import { headerValues, type SourceRecord } from "./record.ts";
+import { decodeUtf8, headerValues, type SourceRecord } from "./record.ts";
 import { USER_AGENT } from "./version.ts";
 
 /** The media type assumed when a record has no `Content-Type` header, as the original service did. */
@@ -6,10 +6,12 @@ export const DEFAULT_CONTENT_TYPE = "application/fhir+json; fhirVersion=4.0";
 /** The EventStore's limit for `X-Request-ID`. */
 export const MAX_REQUEST_ID_LENGTH = 200;
 
-/** The POST that delivers one record, or why the record can never be a valid request. */
+/** The POST that delivers one record; why the record can never be a valid request; or a tombstone. */
 export type BuiltRequest =
-  | { ok: true; url: string; headers: Record<string, string>; body: Uint8Array }
-  | { ok: false; reason: string };
+  | { kind: "request"; url: string; headers: Record<string, string>; body: Uint8Array }
+  | { kind: "invalid"; reason: string }
+  /** A null value: Kafka's deletion marker, not a message. */
+  | { kind: "tombstone" };
 
 /** The EventStore endpoint that takes FHIR messages. */
 export function processMessageUrl(eventstoreUrl: string): string {
@@ -25,12 +27,14 @@ export function buildRequest(
   eventstoreUrl: string,
   options: { headers?: Record<string, string> } = {},
 ): BuiltRequest {
-  if (record.value === null) return { ok: false, reason: "the record has no value (a tombstone)" };
-  if (record.value.length === 0) return { ok: false, reason: "the record's value is empty" };
+  if (record.value === null) return { kind: "tombstone" };
+  if (record.value.length === 0) return { kind: "invalid", reason: "the record's value is empty" };
   const contentType = recordContentType(record);
-  if (!contentType.ok) return contentType;
+  if (!contentType.ok) return { kind: "invalid", reason: contentType.reason };
+  const problem = isJsonMediaType(contentType.value) ? jsonProblem(record.value) : undefined;
+  if (problem !== undefined) return { kind: "invalid", reason: problem };
   return {
-    ok: true,
+    kind: "request",
     url: processMessageUrl(eventstoreUrl),
     headers: {
       ...options.headers,
@@ -47,6 +51,34 @@ export function buildRequest(
 /** `eventsink-<topic>-<partition>-<offset>`, cut to the EventStore's limit. */
 export function requestId(record: SourceRecord): string {
   return `eventsink-${record.topic}-${record.partition}-${record.offset}`.slice(0, MAX_REQUEST_ID_LENGTH);
+}
+
+/** `application/json`, `application/fhir+json` and any other `+json` type, parameters aside. */
+function isJsonMediaType(contentType: string): boolean {
+  const essence = contentType.split(";")[0]!.trim().toLowerCase();
+  return essence === "application/json" || /^[a-z]+\/[a-z0-9.+-]*\+json$/.test(essence);
+}
+
+/**
+ * Why a value announced as JSON can never be a FHIR resource, or undefined. The reasons are fixed
+ * texts: a parser's message would quote the value, and values are health data.
+ */
+function jsonProblem(value: Uint8Array): string | undefined {
+  const text = decodeUtf8(value);
+  if (text === undefined) return "the value is not valid UTF-8, so it cannot be FHIR JSON";
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return "the value is not valid JSON although its Content-Type says JSON";
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return "the value is JSON but not a FHIR resource (not an object)";
+  }
+  if (typeof (parsed as Record<string, unknown>).resourceType !== "string") {
+    return "the value is JSON but not a FHIR resource (no resourceType)";
+  }
+  return undefined;
 }
 
 function recordContentType(

@@ -4,10 +4,14 @@ import { formatDuration } from "./duration.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./outcome.ts";
 
-/** How a record ended: accepted, or refused for good (by the EventStore, locally, or after giving up). */
+/**
+ * How a record ended: accepted; refused for good (by the EventStore, locally, or after giving up); or a
+ * tombstone, which is no message at all and is skipped whatever the policy.
+ */
 export type Settled =
   | { kind: "delivered"; status: number; attempts: number }
-  | { kind: "rejected"; status: number | undefined; reason: string; attempts: number };
+  | { kind: "rejected"; status: number | undefined; reason: string; attempts: number }
+  | { kind: "tombstone" };
 
 /** What settling a record needs; all I/O comes in here so that tests can drive time and answers. */
 export interface SettleDeps {
@@ -25,6 +29,11 @@ export interface SettleDeps {
 
 /** A failing record is logged at warn on these attempts, and at debug in between. */
 const LOUD_ATTEMPTS = new Set([1, 10, 100, 1000]);
+
+/** Whether a failure on this attempt is worth a warning (the first, then every power of ten). */
+export function isLoudAttempt(attempt: number): boolean {
+  return LOUD_ATTEMPTS.has(attempt);
+}
 
 /**
  * Attempts delivery until the record is delivered or rejected. Transient failures and configuration
@@ -52,7 +61,7 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
           return { kind: "rejected", status: outcome.status, reason, attempts };
         }
         const fields = { attempt: attempts, status: outcome.status, reason: outcome.reason };
-        if (LOUD_ATTEMPTS.has(attempts)) deps.log.warn("Delivery failed, will retry", fields);
+        if (isLoudAttempt(attempts)) deps.log.warn("Delivery failed, will retry", fields);
         else deps.log.debug("Delivery failed, will retry", fields);
         break;
       }

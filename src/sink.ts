@@ -1,5 +1,4 @@
-import type { RejectedPolicy } from "./config.ts";
-import type { Handoff, KafkaSource } from "./kafka.ts";
+import type { Handoff, KafkaClient } from "./kafka.ts";
 import { createLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import { PartitionOffsets } from "./offsets.ts";
@@ -9,10 +8,31 @@ import type { Settled } from "./settle.ts";
 /** Settles one record: resolves once it is delivered or rejected; rejects only when `signal` aborts. */
 export type SettleFn = (record: SourceRecord, signal: AbortSignal) => Promise<Settled>;
 
-/** Records by how they ended. */
+/** Writes the dead letter of a rejected record; resolves once the broker acknowledged it. */
+export type DeadLetterFn = (
+  record: SourceRecord,
+  rejected: Extract<Settled, { kind: "rejected" }>,
+  signal: AbortSignal,
+) => Promise<void>;
+
+/** What happens to a rejected record (see `--on-rejected`). */
+export type RejectedHandling =
+  | { policy: "skip" | "stop" }
+  | { policy: "dead-letter"; topic: string; write: DeadLetterFn };
+
+/**
+ * Records by how they ended. Every record taken for delivery ends in exactly one of delivered,
+ * deadLettered, skipped — or unfinished, when eventsink stopped or lost the partition before it ended
+ * (uncommitted, so delivered again later): consumed = delivered + deadLettered + skipped + unfinished.
+ */
 export interface Counts {
+  consumed: number;
   delivered: number;
+  deadLettered: number;
   skipped: number;
+  unfinished: number;
+  /** Delivery attempts beyond the first, over all records. */
+  retries: number;
 }
 
 /** Sink settings (see config.ts for their meaning). */
@@ -20,7 +40,6 @@ export interface SinkOptions {
   topic: string;
   maxInFlight: number;
   shutdownGraceMs: number;
-  onRejected: RejectedPolicy;
 }
 
 /** A running sink. */
@@ -65,12 +84,19 @@ interface Lane {
  */
 export function createSink(
   options: SinkOptions,
-  deps: { source: KafkaSource; settle: SettleFn; log: Logger },
+  deps: { source: KafkaClient; settle: SettleFn; onRejected: RejectedHandling; log: Logger },
 ) {
-  const { source, settle, log } = deps;
+  const { source, settle, onRejected, log } = deps;
   const lanes = new Map<number, Lane>();
   const limiter = createLimiter(options.maxInFlight);
-  const counts: Counts = { delivered: 0, skipped: 0 };
+  const counts: Counts = {
+    consumed: 0,
+    delivered: 0,
+    deadLettered: 0,
+    skipped: 0,
+    unfinished: 0,
+    retries: 0,
+  };
   let stopping = false;
   let exitCode: 0 | 1 = 0;
   let stopRequested: () => void = () => {};
@@ -109,9 +135,11 @@ export function createSink(
     const resume = handoff.pause();
     const first = handoff.records[0];
     if (first && term.outOfRangeFrom !== undefined) reportDeleted(handoff.partition, term, first.offset);
-    // A batch can overlap records this term already took (a fetch that raced a pause): take only new ones.
+    // After KafkaJS restarted its consumer (its pause state and fetch position are new), a batch can
+    // repeat records this term already holds: take only the new ones, and fetch on after the held ones.
     const last = term.tracker.lastAdded();
     const records = handoff.records.filter((r) => last === undefined || r.offset > last);
+    if (last !== undefined && records.length < handoff.records.length) handoff.resolve(last);
     term.firstOffset ??= records[0]?.offset;
     for (const record of records) term.tracker.add(record.offset);
     lane.tail = lane.tail.then(() => runBatch(term, handoff, records, resume));
@@ -127,8 +155,11 @@ export function createSink(
       holdsSlot = true;
       for (const record of records) {
         if (stopping || signal.aborted) break;
+        counts.consumed++;
+        counts.unfinished++; // until accounted below
         const settled = await settle(record, signal);
-        if (!account(record, settled)) break;
+        if (!(await account(record, settled, signal))) break;
+        counts.unfinished--;
         term.tracker.complete(record.offset);
         handoff.resolve(record.offset);
       }
@@ -142,15 +173,33 @@ export function createSink(
     }
   }
 
-  /** Logs and counts a settled record; false when the record must stay unaccounted (policy stop). */
-  function account(record: SourceRecord, settled: Settled): boolean {
+  /**
+   * Logs and counts a settled record, writing its dead letter if the policy says so; false when the
+   * record must stay unaccounted (policy stop). Rejects when `signal` aborts during a dead-letter write.
+   */
+  async function account(record: SourceRecord, settled: Settled, signal: AbortSignal): Promise<boolean> {
+    if (settled.kind === "tombstone") {
+      counts.skipped++;
+      log.info("Skipped a tombstone (a record without a value)", recordFields(record));
+      return true;
+    }
+    counts.retries += settled.attempts > 1 ? settled.attempts - 1 : 0;
     if (settled.kind === "delivered") {
       counts.delivered++;
       log.debug("Delivered", { ...recordFields(record), status: settled.status, attempts: settled.attempts });
       return true;
     }
     const fields = { ...recordFields(record), status: settled.status, reason: settled.reason };
-    if (options.onRejected === "stop") {
+    if (onRejected.policy === "dead-letter") {
+      await onRejected.write(record, settled, signal);
+      counts.deadLettered++;
+      log.warn("Wrote a rejected message to the dead-letter topic", {
+        ...fields,
+        deadLetterTopic: onRejected.topic,
+      });
+      return true;
+    }
+    if (onRejected.policy === "stop") {
       log.error(
         `Stopping at ${recordName(record)}: the message was rejected and --on-rejected=stop; it stays ` +
           "uncommitted. Fix or remove it, or restart with --on-rejected=skip",
@@ -214,10 +263,11 @@ export function createSink(
     source.partitionStarts(topic, partitions).then((starts) => {
       for (const start of starts) {
         const term = laneFor(start.partition).term;
+        // Once records came, the first batch has already told (or not) of records deleted before it.
+        if (term.tracker.lastAdded() !== undefined) continue;
         term.startOffset = start.committed;
-        if (start.committed !== undefined && start.committed < start.earliest) {
-          term.outOfRangeFrom = start.committed;
-        }
+        const deleted = start.committed !== undefined && start.committed < start.earliest;
+        if (deleted || term.outOfRangeFrom === "unknown") term.outOfRangeFrom = start.committed ?? "unknown";
       }
     }).catch((error) => log.debug("Cannot read partition offsets", { error: (error as Error).message }));
   }
@@ -230,13 +280,10 @@ export function createSink(
   function onCrash(error: Error, restart: boolean): void {
     if (stopping) return;
     if (restart) {
-      log.warn(
-        "Kafka consumer failed; it restarts by itself, and records not yet committed are fetched " +
-          "again",
-        { error: error.message },
-      );
-      // KafkaJS rebuilds its group state: whatever the lanes hold will be fetched again.
-      for (const lane of lanes.values()) revoke(lane);
+      // Deliveries in flight go on: the rejoin (onAssigned) revokes what this process no longer owns.
+      log.warn("Kafka consumer failed; it restarts and rejoins the group by itself", {
+        error: error.message,
+      });
       return;
     }
     fail("Kafka consumer failed and cannot restart", error);
@@ -285,7 +332,7 @@ export function createSink(
       await stopSignal;
       await drain();
       await source.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
-      log.info("Stopped", { delivered: counts.delivered, skipped: counts.skipped });
+      log.info("Stopped", { ...counts });
       return { exitCode, counts };
     },
     stop,

@@ -22,7 +22,7 @@ Deno.test("config: defaults are the original service's", () => {
   assert.equal(config.topic, "helseopplysninger.rapid");
   assert.equal(config.group, "hops-eventsink-group");
   assert.equal(config.clientId, "hops-eventsink");
-  assert.equal(config.onRejected, "skip");
+  assert.deepEqual(config.rejected, { policy: "skip" });
   assert.equal(config.fromBeginning, false);
   assert.equal(config.retry.giveUpMs, undefined);
   assert.equal(config.logFormat, "text");
@@ -72,7 +72,7 @@ Deno.test("config: bad usage is reported with every problem named", async (t) =>
     for (
       const expected of [
         /--retry-initial/,
-        /--on-rejected must be one of skip, stop/,
+        /--on-rejected must be one of dead-letter, skip, stop/,
         /--max-in-flight/,
         /nohostport/,
         /--topic/,
@@ -94,6 +94,20 @@ Deno.test("config: bad usage is reported with every problem named", async (t) =>
       /EVENTSINK_FROM_BEGINNING=maybe/,
     );
   });
+});
+
+Deno.test("config: the rejected-message policy and its dead-letter topic", () => {
+  assert.deepEqual(run([...URL_FLAG, "--dead-letter-topic", "dlq"]).rejected, {
+    policy: "dead-letter",
+    deadLetterTopic: "dlq",
+  });
+  assert.deepEqual(run([...URL_FLAG, "--on-rejected", "stop"]).rejected, { policy: "stop" });
+  assert.match(usageError([...URL_FLAG, "--on-rejected", "dead-letter"]), /needs --dead-letter-topic/);
+  assert.match(
+    usageError([...URL_FLAG, "--dead-letter-topic", "dlq", "--on-rejected", "skip"]),
+    /never use it/,
+  );
+  assert.match(usageError([...URL_FLAG, "--topic", "t", "--dead-letter-topic", "t"]), /must differ/);
 });
 
 Deno.test("config: --help names every flag and env var; --version", () => {
