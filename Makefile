@@ -8,6 +8,7 @@ DENO_VERSION := 2.9.6
 LOCAL_DENO := .tools/node_modules/deno/deno
 DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | head -n1 | grep -qx "deno $(DENO_VERSION) .*" && command -v deno || echo $(LOCAL_DENO))
 
+# test, check, demo and eventstore are deno.json tasks (`deno task test` works too, with the pinned Deno).
 # The permission set, one flag a line with its reason: the same for `make run`, the binary and the tests.
 PERMISSIONS := $(shell grep -v '^\#' eventsink.permissions)
 ARGS ?=
@@ -30,21 +31,19 @@ $(LOCAL_DENO):
 	@$(LOCAL_DENO) --version | head -n1
 
 test: toolchain
-	$(DENO) run --frozen --allow-all tests/run.ts $(ARGS)
+	$(DENO) task test $(ARGS)
 
 check: toolchain
-	$(DENO) fmt --check
-	$(DENO) lint
-	$(DENO) check --frozen main.ts src/ tests/
+	$(DENO) task check
 
 fmt: toolchain
 	$(DENO) fmt
 
 demo: toolchain
-	$(DENO) run --frozen --allow-all tests/support/demo.ts
+	$(DENO) task demo
 
 eventstore: toolchain
-	$(DENO) run --frozen --allow-net tests/support/eventstore_main.ts --port 8080 $(ARGS)
+	$(DENO) task eventstore $(ARGS)
 
 run: toolchain
 	$(DENO) run --frozen $(PERMISSIONS) main.ts $(ARGS)

@@ -332,6 +332,25 @@ Deno.test("resilience (d): kill -9 mid-run and a restart lose nothing, and commi
 
 // ---- (e) SIGTERM during a slow delivery ----
 
+/**
+ * With the first record delivered and committed, produces the rest (from offset 1) behind answers that take
+ * `latencyMs`; resolves with offset 1's request id once its POST is in flight.
+ */
+async function holdSecondRecord(
+  p: Pipeline,
+  tap: ReturnType<typeof arrivalTap>,
+  messages: Message[],
+  latencyMs: number,
+): Promise<string> {
+  await p.store.waitForStored(1, { timeoutMs: 30_000 });
+  await waitCommittedToEnd(p);
+  p.store.faults.latency(latencyMs);
+  await produceTo(p, messages.slice(1), () => 0);
+  const inFlight = requestIdOf(p.topic, 0, 1);
+  await waitUntil("the POST of offset 1 reached the stand-in", () => tap.arrived(inFlight) !== undefined);
+  return inFlight;
+}
+
 Deno.test("resilience (e): SIGTERM during a slow delivery finishes it, commits it, posts nothing after it, exits 0", async () => {
   await using p = await openPipeline(1);
   const tap = arrivalTap(p.store.url);
@@ -339,13 +358,7 @@ Deno.test("resilience (e): SIGTERM during a slow delivery finishes it, commits i
   await produceTo(p, messages.slice(0, 1), () => 0);
   const sink = await spawnEventsink({ ...p, store: { url: tap.url } });
   try {
-    await p.store.waitForStored(1, { timeoutMs: 30_000 });
-    await waitCommittedToEnd(p);
-
-    p.store.faults.latency(3_000);
-    await produceTo(p, messages.slice(1), () => 0); // offsets 1..5
-    const inFlight = requestIdOf(p.topic, 0, 1);
-    await waitUntil("the POST of offset 1 reached the stand-in", () => tap.arrived(inFlight) !== undefined);
+    const inFlight = await holdSecondRecord(p, tap, messages, 3_000);
     const signalledAt = Date.now();
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(30_000), 0, "exit code after SIGTERM");
@@ -399,16 +412,7 @@ Deno.test("resilience (e): a second signal during the grace period exits 1 at on
       await produceTo(p, messages.slice(0, 1), () => 0);
       const sink = await spawnEventsink({ ...p, store: { url: tap.url } });
       try {
-        await p.store.waitForStored(1, { timeoutMs: 30_000 });
-        await waitCommittedToEnd(p);
-
-        p.store.faults.latency(20_000);
-        await produceTo(p, messages.slice(1), () => 0); // offsets 1..3
-        const inFlight = requestIdOf(p.topic, 0, 1);
-        await waitUntil(
-          "the POST of offset 1 reached the stand-in",
-          () => tap.arrived(inFlight) !== undefined,
-        );
+        const inFlight = await holdSecondRecord(p, tap, messages, 20_000);
         sink.signal(firstSignal);
         await sink.waitForLog((l) => l.msg.startsWith(`${firstSignal} received`), 5_000);
         const secondAt = Date.now();

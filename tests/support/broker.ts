@@ -5,6 +5,7 @@
  * Tests use the one broker that tests/run.ts starts: see {@link testBroker}.
  */
 import { Buffer } from "node:buffer";
+import process from "node:process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -28,6 +29,12 @@ import {
   TOOL_JVM_ARGS,
   type WatchedProcess,
 } from "./jvm.ts";
+
+// KafkaJS sets negative timeouts (its request queue); the Node layer's warning about it is noise here.
+process.removeAllListeners("warning");
+process.on("warning", (warning) => {
+  if (warning.name !== "TimeoutNegativeWarning") console.warn(`${warning.name}: ${warning.message}`);
+});
 
 /** Kafka version used when neither the caller nor `KAFKA_VERSION` names one. */
 export const DEFAULT_KAFKA_VERSION = "4.4.0";
