@@ -1,8 +1,12 @@
+import { createTokenSource, type TokenSource } from "./src/auth.ts";
 import { describeConfig, parseCommand } from "./src/config.ts";
+import { type Credentials, CredentialsError, loadCredentials } from "./src/credentials.ts";
+import { createEventStoreClient } from "./src/delivery.ts";
 import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
 import { createKafkaClient } from "./src/kafka.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, type Logger } from "./src/log.ts";
+import { createRedactor } from "./src/secrets.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
 import { VERSION } from "./src/version.ts";
@@ -22,15 +26,42 @@ async function main(): Promise<number> {
       return 2;
   }
   const config = command.config;
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const redactor = createRedactor();
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, redact: redactor.apply });
   // A replay runs in a group of its own, so the service's committed offsets stay as they are.
   const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
   log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
 
-  const kafka = createKafkaClient(
-    { ...config, group, deadLetterTopic: config.rejected.deadLetterTopic },
-    log,
-  );
+  let credentials: Credentials;
+  try {
+    credentials = await loadCredentials(config, {
+      readTextFile: Deno.readTextFile,
+      now: new Date(),
+      redactor,
+    });
+  } catch (error) {
+    if (!(error instanceof CredentialsError)) throw error;
+    log.error(`Cannot start: ${error.message}`);
+    return 2;
+  }
+  // Every file eventsink reads has been read: from here on, nothing in this process can read a file.
+  Deno.permissions.revokeSync({ name: "read" });
+
+  const client = createEventStoreClient(credentials.eventstoreTls, config);
+  const tokens = createTokenSource(credentials.eventstoreAuth, {
+    timeoutMs: config.requestTimeoutMs,
+    client,
+    onToken: redactor.addRotating,
+  });
+  if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
+
+  const kafka = createKafkaClient({
+    ...config,
+    group,
+    deadLetterTopic: config.rejected.deadLetterTopic,
+    tls: credentials.kafkaTls,
+    sasl: credentials.kafkaSasl,
+  }, log);
   const onRejected: RejectedHandling = config.rejected.policy === "dead-letter"
     ? {
       policy: "dead-letter",
@@ -41,7 +72,12 @@ async function main(): Promise<number> {
       ),
     }
     : { policy: config.rejected.policy };
-  const sink = createSink(config, { source: kafka, settle: createForwarder(config, log), onRejected, log });
+  const sink = createSink(config, {
+    source: kafka,
+    settle: createForwarder(config, log, { tokens, client }),
+    onRejected,
+    log,
+  });
   let signals = 0;
   const onSignal = (name: Deno.Signal) => () => {
     if (++signals > 1) {
@@ -60,6 +96,24 @@ async function main(): Promise<number> {
     log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
   }
+}
+
+/**
+ * Gets the first OAuth2 token before consuming: refused credentials end eventsink at once (false); a token
+ * endpoint that cannot be reached now is only a warning, as deliveries wait and retry for a token.
+ */
+async function firstToken(tokens: TokenSource, log: Logger): Promise<boolean> {
+  const result = await tokens.token(new AbortController().signal);
+  if (result.kind === "config-fault") {
+    log.error(`Cannot start: ${result.reason}`);
+    return false;
+  }
+  if (result.kind === "retry") {
+    log.warn("No EventStore token yet; deliveries wait for the token endpoint", { reason: result.reason });
+  } else {
+    log.info("Got an EventStore token");
+  }
+  return true;
 }
 
 function compactTime(date: Date): string {

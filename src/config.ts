@@ -2,6 +2,15 @@ import { parseArgs } from "node:util";
 import { type Ordering, ORDERINGS } from "./dispatch.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import {
+  CREDENTIALS_DIRECTORY,
+  describeSecretSource,
+  REDACTED,
+  type SecretSource,
+  secretSource,
+  type SecretSpec,
+} from "./secrets.ts";
+import type { TlsFiles } from "./tls_files.ts";
 
 /** What to do with a message the EventStore rejects as invalid (DESIGN.md §3). */
 export type RejectedPolicy = "dead-letter" | "skip" | "stop";
@@ -18,6 +27,38 @@ export interface RetryPolicy {
   maxMs: number;
   /** Undefined: never give up on a transient failure (the default). */
   giveUpMs: number | undefined;
+}
+
+/** How eventsink authenticates its client to the OAuth2 token endpoint (RFC 6749 §2.3.1). */
+export type OAuthClientAuth = "client_secret_post" | "client_secret_basic";
+const OAUTH_CLIENT_AUTHS: readonly OAuthClientAuth[] = ["client_secret_post", "client_secret_basic"];
+
+/** OAuth2 client credentials for the EventStore. */
+export interface OAuth2Settings {
+  /** The token endpoint, or the OpenID Connect discovery document that names it. */
+  endpoint: { tokenUrl: string } | { discoveryUrl: string };
+  clientId: string;
+  clientSecret: SecretSource;
+  scope: string | undefined;
+  clientAuth: OAuthClientAuth;
+}
+
+/** The credentials eventsink shows the EventStore. */
+export type EventStoreAuth =
+  | { kind: "none" }
+  /** A static bearer token (a systemd credential source may turn out not to exist: then none). */
+  | { kind: "token"; token: SecretSource }
+  | ({ kind: "oauth2" } & OAuth2Settings);
+
+/** SASL mechanisms eventsink speaks to Kafka, always over TLS. */
+export type SaslMechanism = "plain" | "scram-sha-256" | "scram-sha-512";
+const SASL_MECHANISMS: readonly SaslMechanism[] = ["plain", "scram-sha-256", "scram-sha-512"];
+
+/** SASL authentication to Kafka. */
+export interface KafkaSasl {
+  mechanism: SaslMechanism;
+  username: string;
+  password: SecretSource;
 }
 
 /** Everything eventsink needs to run, validated. */
@@ -39,6 +80,14 @@ export interface Config {
   shutdownGraceMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  eventstoreAuth: EventStoreAuth;
+  /** Extra request headers for the EventStore, names in lower case. */
+  eventstoreHeaders: Record<string, string>;
+  /** CA bundle and client certificate for the EventStore (and the token endpoint). */
+  eventstoreTls: TlsFiles;
+  /** TLS to Kafka; undefined for plaintext. */
+  kafkaTls: TlsFiles | undefined;
+  kafkaSasl: KafkaSasl | undefined;
 }
 
 /** The outcome of reading the command line and environment. */
@@ -56,7 +105,32 @@ interface OptionSpec {
   default?: string;
   value?: string;
   help: string;
+  /** Set on a `--…-file` option: the secret it names a file for, which may also come from elsewhere. */
+  secret?: SecretSpec;
 }
+
+// Secrets are never flag values (`ps` and shell history would show them): each comes from the environment,
+// from the file its --…-file option names, or from the systemd credential of its name.
+export const SECRETS = {
+  oauthClientSecret: {
+    what: "the OAuth2 client secret",
+    env: ["EVENTSINK_OAUTH_CLIENT_SECRET", "AZURE_APP_CLIENT_SECRET"],
+    fileOption: "oauth-client-secret-file",
+    credential: "oauth-client-secret",
+  },
+  eventstoreToken: {
+    what: "the EventStore bearer token",
+    env: ["EVENTSINK_EVENTSTORE_TOKEN"],
+    fileOption: "eventstore-token-file",
+    credential: "eventstore-token",
+  },
+  kafkaSaslPassword: {
+    what: "the Kafka SASL password",
+    env: ["EVENTSINK_KAFKA_SASL_PASSWORD"],
+    fileOption: "kafka-sasl-password-file",
+    credential: "kafka-sasl-password",
+  },
+} as const satisfies Record<string, SecretSpec>;
 
 // Each option once: flag, environment names, default and help. `--help` is generated from this table.
 const OPTIONS = [
@@ -189,13 +263,132 @@ const OPTIONS = [
     value: LOG_FORMATS.join("|"),
     help: "Log lines as text or as JSON objects, on stderr.",
   },
+  {
+    flag: "oauth-token-url",
+    env: ["EVENTSINK_OAUTH_TOKEN_URL"],
+    value: "url",
+    help: "OAuth2 token endpoint: eventsink gets EventStore tokens with client credentials. Or give " +
+      "--oauth-discovery-url.",
+  },
+  {
+    flag: "oauth-discovery-url",
+    env: ["EVENTSINK_OAUTH_DISCOVERY_URL", "AZURE_APP_WELL_KNOWN_URL"],
+    value: "url",
+    help: "OpenID Connect discovery document (…/.well-known/openid-configuration) naming the token endpoint.",
+  },
+  {
+    flag: "oauth-client-id",
+    env: ["EVENTSINK_OAUTH_CLIENT_ID", "AZURE_APP_CLIENT_ID"],
+    value: "id",
+    help: "eventsink's OAuth2 client id.",
+  },
+  {
+    flag: "oauth-client-secret-file",
+    env: ["EVENTSINK_OAUTH_CLIENT_SECRET_FILE"],
+    value: "path",
+    secret: SECRETS.oauthClientSecret,
+    help: "File holding the OAuth2 client secret.",
+  },
+  {
+    flag: "oauth-scope",
+    env: ["EVENTSINK_OAUTH_SCOPE", "HOPS_EVENTSTORE_SCOPE"],
+    value: "scope",
+    help: "Scope to ask for, e.g. api://<eventstore-app>/.default (Azure AD needs one).",
+  },
+  {
+    flag: "oauth-client-auth",
+    env: ["EVENTSINK_OAUTH_CLIENT_AUTH"],
+    default: "client_secret_post",
+    value: OAUTH_CLIENT_AUTHS.join("|"),
+    help: "How the client id and secret go to the token endpoint: in the form body, or as HTTP Basic.",
+  },
+  {
+    flag: "eventstore-token-file",
+    env: ["EVENTSINK_EVENTSTORE_TOKEN_FILE"],
+    value: "path",
+    secret: SECRETS.eventstoreToken,
+    help: "File holding a static bearer token for the EventStore (instead of OAuth2).",
+  },
+  {
+    flag: "eventstore-headers",
+    env: ["EVENTSINK_EVENTSTORE_HEADERS"],
+    value: "name=value,…",
+    help: "Extra headers on every EventStore request; values may be %-encoded (a comma is %2C). " +
+      "Their values are not logged.",
+  },
+  {
+    flag: "eventstore-ca",
+    env: ["EVENTSINK_EVENTSTORE_CA"],
+    value: "path",
+    help: "PEM file of CA certificates trusted for the EventStore and the token endpoint, besides the " +
+      "system's. Certificates are always verified.",
+  },
+  {
+    flag: "eventstore-cert",
+    env: ["EVENTSINK_EVENTSTORE_CERT"],
+    value: "path",
+    help: "PEM client certificate (chain) for TLS client authentication to the EventStore.",
+  },
+  {
+    flag: "eventstore-key",
+    env: ["EVENTSINK_EVENTSTORE_KEY"],
+    value: "path",
+    help: "Unencrypted PEM private key of --eventstore-cert.",
+  },
+  {
+    flag: "kafka-tls",
+    env: ["EVENTSINK_KAFKA_TLS", "KAFKA_SECURITY_ENABLED"],
+    boolean: true,
+    help: "Connect to Kafka with TLS (certificates are always verified).",
+  },
+  {
+    flag: "kafka-ca",
+    env: ["EVENTSINK_KAFKA_CA", "KAFKA_CA_PATH"],
+    value: "path",
+    help: "PEM file of CA certificates trusted for the brokers (default: the system's). Needs --kafka-tls.",
+  },
+  {
+    flag: "kafka-cert",
+    env: ["EVENTSINK_KAFKA_CERT", "KAFKA_CERTIFICATE_PATH"],
+    value: "path",
+    help: "PEM client certificate (chain) for TLS client authentication to the brokers. Needs --kafka-tls.",
+  },
+  {
+    flag: "kafka-key",
+    env: ["EVENTSINK_KAFKA_KEY", "KAFKA_PRIVATE_KEY_PATH"],
+    value: "path",
+    help: "Unencrypted PEM private key of --kafka-cert.",
+  },
+  {
+    flag: "kafka-sasl-mechanism",
+    env: ["EVENTSINK_KAFKA_SASL_MECHANISM"],
+    value: SASL_MECHANISMS.join("|"),
+    help: "SASL authentication to the brokers, over TLS only (needs --kafka-tls).",
+  },
+  {
+    flag: "kafka-sasl-username",
+    env: ["EVENTSINK_KAFKA_SASL_USERNAME"],
+    value: "name",
+    help: "SASL user name.",
+  },
+  {
+    flag: "kafka-sasl-password-file",
+    env: ["EVENTSINK_KAFKA_SASL_PASSWORD_FILE"],
+    value: "path",
+    secret: SECRETS.kafkaSaslPassword,
+    help: "File holding the SASL password.",
+  },
 ] as const satisfies readonly OptionSpec[];
 
 type OptionName = (typeof OPTIONS)[number]["flag"];
 type RawValues = Partial<Record<OptionName, string | boolean>>;
 
 /** Every environment variable eventsink reads; the Deno permission set must grant each one. */
-export const ENV_NAMES: readonly string[] = OPTIONS.flatMap((option) => option.env);
+export const ENV_NAMES: readonly string[] = [
+  ...OPTIONS.flatMap((option) => option.env),
+  ...Object.values(SECRETS).flatMap((spec) => spec.env),
+  CREDENTIALS_DIRECTORY,
+];
 
 /** Reads flags (first) and environment variables (second) into a validated Config. Pure. */
 export function parseCommand(args: string[], env: (name: string) => string | undefined): ParsedCommand {
@@ -214,7 +407,7 @@ export function parseCommand(args: string[], env: (name: string) => string | und
       },
     }).values;
   } catch (error) {
-    return { kind: "usage-error", message: (error as Error).message };
+    return { kind: "usage-error", message: withSecretHint((error as Error).message) };
   }
   if (flags.help) return { kind: "help", text: helpText() };
   if (flags.version) return { kind: "version" };
@@ -238,11 +431,20 @@ export function parseCommand(args: string[], env: (name: string) => string | und
       raw[option.flag] = text;
     }
   }
-  const config = errors.length === 0 ? buildConfig(raw, errors) : undefined;
+  const config = errors.length === 0 ? buildConfig(raw, env, errors) : undefined;
   if (errors.length > 0 || config === undefined) {
     return { kind: "usage-error", message: errors.join("\n") };
   }
   return { kind: "run", config };
+}
+
+/** A secret tried as a flag (`--oauth-client-secret …`) gets told where secrets go instead. */
+function withSecretHint(message: string): string {
+  const flag = /^Unknown option '--([^']+)'/.exec(message)?.[1];
+  const spec = Object.values(SECRETS).find((secret) => secret.fileOption === `${flag}-file`);
+  if (spec === undefined) return message;
+  return `${message}: secrets are not taken on the command line. Set ${spec.env.join(" or ")}, ` +
+    `give --${spec.fileOption}, or load the systemd credential ${spec.credential}`;
 }
 
 function parseBoolean(text: string): boolean | undefined {
@@ -252,12 +454,17 @@ function parseBoolean(text: string): boolean | undefined {
   return undefined;
 }
 
-function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
+function buildConfig(
+  raw: RawValues,
+  env: (name: string) => string | undefined,
+  errors: string[],
+): Config | undefined {
   const text = (name: OptionName): string => {
     const spec: OptionSpec = OPTIONS.find((o) => o.flag === name)!;
     const value = raw[name] ?? spec.default;
     return typeof value === "string" ? value.trim() : "";
   };
+  const optional = (name: OptionName): string | undefined => text(name) || undefined;
   const oneOf = <T extends string>(name: OptionName, allowed: readonly T[]): T => {
     const value = text(name);
     if (!(allowed as readonly string[]).includes(value)) {
@@ -326,8 +533,181 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     shutdownGraceMs: duration("shutdown-grace", 0),
     logLevel: oneOf("log-level", LOG_LEVELS),
     logFormat: oneOf("log-format", LOG_FORMATS),
+    eventstoreAuth: eventstoreAuth(optional, env, errors),
+    eventstoreHeaders: parseHeaders(text("eventstore-headers"), errors),
+    eventstoreTls: tlsFiles("eventstore", optional, errors),
+    kafkaTls: undefined,
+    kafkaSasl: kafkaSasl(optional, env, errors),
   };
+  if (raw["kafka-tls"] === true) {
+    config.kafkaTls = tlsFiles("kafka", optional, errors);
+  } else {
+    const given = (["kafka-ca", "kafka-cert", "kafka-key"] as const).filter((name) => optional(name));
+    if (given.length > 0) {
+      errors.push(
+        `${given.map((name) => `--${name}`).join(", ")} given but TLS to Kafka is off: add --kafka-tls ` +
+          "(EVENTSINK_KAFKA_TLS or KAFKA_SECURITY_ENABLED=true), or remove them",
+      );
+    }
+    if (config.kafkaSasl) {
+      errors.push("--kafka-sasl-mechanism needs --kafka-tls: eventsink sends SASL credentials over TLS only");
+    }
+  }
   return errors.length === 0 ? config : undefined;
+}
+
+type Optional = (name: OptionName) => string | undefined;
+
+function eventstoreAuth(
+  optional: Optional,
+  env: (name: string) => string | undefined,
+  errors: string[],
+): EventStoreAuth {
+  const tokenUrl = optional("oauth-token-url");
+  const discoveryUrl = optional("oauth-discovery-url");
+  const explicitToken = optional("eventstore-token-file") !== undefined ||
+    SECRETS.eventstoreToken.env.some((name) => env(name) !== undefined);
+  if (tokenUrl === undefined && discoveryUrl === undefined) {
+    const stray = (["oauth-client-id", "oauth-scope", "oauth-client-secret-file"] as const)
+      .filter((name) => optional(name)).map((name) => `--${name}`);
+    stray.push(...SECRETS.oauthClientSecret.env.filter((name) => env(name) !== undefined));
+    if (stray.length > 0) {
+      errors.push(`${stray.join(", ")} given without --oauth-token-url or --oauth-discovery-url`);
+    }
+    const token = secretSource(SECRETS.eventstoreToken, optional("eventstore-token-file"), env);
+    return token === undefined ? { kind: "none" } : { kind: "token", token };
+  }
+  if (tokenUrl !== undefined && discoveryUrl !== undefined) {
+    errors.push("give --oauth-token-url or --oauth-discovery-url, not both");
+  }
+  if (explicitToken) errors.push("give a static EventStore token or OAuth2 client credentials, not both");
+  const clientId = optional("oauth-client-id") ?? "";
+  if (clientId === "") {
+    errors.push("OAuth2 needs --oauth-client-id (or EVENTSINK_OAUTH_CLIENT_ID / AZURE_APP_CLIENT_ID)");
+  }
+  const clientSecret = secretSource(SECRETS.oauthClientSecret, optional("oauth-client-secret-file"), env);
+  if (clientSecret === undefined) errors.push(`OAuth2 needs ${missingSecret(SECRETS.oauthClientSecret)}`);
+  const clientAuth = optional("oauth-client-auth") as OAuthClientAuth;
+  if (!OAUTH_CLIENT_AUTHS.includes(clientAuth)) {
+    errors.push(`--oauth-client-auth must be one of ${OAUTH_CLIENT_AUTHS.join(", ")}; got "${clientAuth}"`);
+  }
+  const endpoint = tokenUrl !== undefined
+    ? { tokenUrl: endpointUrl("oauth-token-url", tokenUrl, errors) }
+    : { discoveryUrl: endpointUrl("oauth-discovery-url", discoveryUrl!, errors) };
+  return {
+    kind: "oauth2",
+    endpoint,
+    clientId,
+    clientSecret: clientSecret!,
+    scope: optional("oauth-scope"),
+    clientAuth,
+  };
+}
+
+function kafkaSasl(
+  optional: Optional,
+  env: (name: string) => string | undefined,
+  errors: string[],
+): KafkaSasl | undefined {
+  const mechanism = optional("kafka-sasl-mechanism") as SaslMechanism | undefined;
+  if (mechanism === undefined) {
+    if (optional("kafka-sasl-username")) {
+      errors.push("--kafka-sasl-username given without --kafka-sasl-mechanism");
+    }
+    return undefined;
+  }
+  if (!SASL_MECHANISMS.includes(mechanism)) {
+    errors.push(`--kafka-sasl-mechanism must be one of ${SASL_MECHANISMS.join(", ")}; got "${mechanism}"`);
+  }
+  const username = optional("kafka-sasl-username") ?? "";
+  if (username === "") errors.push("--kafka-sasl-mechanism needs --kafka-sasl-username");
+  const password = secretSource(SECRETS.kafkaSaslPassword, optional("kafka-sasl-password-file"), env);
+  if (password === undefined) {
+    errors.push(`--kafka-sasl-mechanism needs ${missingSecret(SECRETS.kafkaSaslPassword)}`);
+  }
+  return { mechanism, username, password: password! };
+}
+
+function missingSecret(spec: SecretSpec): string {
+  return `${spec.what}: set ${spec.env.join(" or ")}, give --${spec.fileOption}, or load the systemd ` +
+    `credential ${spec.credential} ($${CREDENTIALS_DIRECTORY} is not set)`;
+}
+
+function tlsFiles(peer: "kafka" | "eventstore", optional: Optional, errors: string[]): TlsFiles {
+  const files: TlsFiles = {
+    ca: optional(`${peer}-ca`),
+    cert: optional(`${peer}-cert`),
+    key: optional(`${peer}-key`),
+  };
+  if ((files.cert === undefined) !== (files.key === undefined)) {
+    errors.push(`--${peer}-cert and --${peer}-key go together: give both or neither`);
+  }
+  return files;
+}
+
+function endpointUrl(option: OptionName, text: string, errors: string[]): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    errors.push(`--${option} "${text}" is not a URL`);
+    return text;
+  }
+  if (!isSecureOrLocal(url.href)) {
+    errors.push(`--${option} must be https (http only to localhost): the client secret goes there`);
+  }
+  return url.href;
+}
+
+/** https, or http to this machine only: credentials never cross a network in clear. */
+export function isSecureOrLocal(href: string): boolean {
+  const url = new URL(href);
+  return url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+}
+
+/** Names a header may not take: eventsink sets these itself. */
+const OWN_HEADERS = new Set([
+  "accept",
+  "authorization",
+  "connection",
+  "content-length",
+  "content-type",
+  "host",
+  "transfer-encoding",
+  "user-agent",
+  "x-request-id",
+]);
+
+/** Parses `name=value,name=value` (values %-encoded where needed, as OTEL_EXPORTER_OTLP_HEADERS). */
+export function parseHeaders(text: string, errors: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const at = pair.indexOf("=");
+    const name = (at < 0 ? pair : pair.slice(0, at)).trim().toLowerCase();
+    if (at < 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+      errors.push(
+        `--eventstore-headers: "${at < 0 ? pair : name}" is not name=value with a valid header name`,
+      );
+      continue;
+    }
+    if (OWN_HEADERS.has(name)) {
+      errors.push(`--eventstore-headers: ${name} is set by eventsink itself`);
+      continue;
+    }
+    let value: string;
+    try {
+      value = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      errors.push(`--eventstore-headers: the value of ${name} is not validly %-encoded`);
+      continue;
+    }
+    if (!/^[\t\x20-\x7e]*$/.test(value)) {
+      errors.push(`--eventstore-headers: the value of ${name} has characters a header cannot carry`);
+      continue;
+    }
+    headers[name] = value;
+  }
+  return headers;
 }
 
 function rejectedConfig(
@@ -402,22 +782,34 @@ export function helpText(): string {
     "",
     "Options:",
   ];
-  for (const option of OPTIONS) {
-    const value = "value" in option ? ` <${option.value}>` : "";
+  for (const option of OPTIONS as readonly OptionSpec[]) {
+    const value = option.value === undefined ? "" : ` <${option.value}>`;
     lines.push(`  --${option.flag}${value}`);
     lines.push(`      ${option.help}`);
-    const fallback = "default" in option ? `  (default: ${option.default})` : "";
+    const fallback = option.default === undefined ? "" : `  (default: ${option.default})`;
     lines.push(`      env: ${option.env.join(", ")}${fallback}`);
+    if (option.secret) {
+      lines.push(
+        `      or the secret itself in env ${option.secret.env.join(", ")}, ` +
+          `or the systemd credential ${option.secret.credential}`,
+      );
+    }
   }
   lines.push("  -h, --help      Show this help and exit.");
   lines.push("  -V, --version   Show the version and exit.");
   lines.push("");
-  lines.push("Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error.");
+  lines.push(
+    "Secrets are never taken as flags. Each comes from a file (its --…-file option), from its environment",
+    `variable, or from the systemd credential of its name in $${CREDENTIALS_DIRECTORY}, in that order.`,
+    "",
+    "Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error.",
+  );
   return lines.join("\n");
 }
 
-/** The effective configuration as log fields (no secrets are held in Config yet). */
-export function describeConfig(config: Config): Record<string, unknown> {
+/** The effective configuration as log fields: secrets as "[redacted]" with their source, header values left out. */
+export function describeConfig(config: Config): Record<string, string | number | boolean | undefined> {
+  const auth = config.eventstoreAuth;
   return {
     brokers: config.brokers.join(","),
     topic: config.topic,
@@ -435,5 +827,27 @@ export function describeConfig(config: Config): Record<string, unknown> {
     maxInFlight: config.maxInFlight,
     http2: config.http2,
     shutdownGrace: formatDuration(config.shutdownGraceMs),
+    eventstoreAuth: auth.kind,
+    eventstoreToken: auth.kind === "token" ? describeSecretSource(auth.token) : undefined,
+    oauthTokenUrl: auth.kind === "oauth2" && "tokenUrl" in auth.endpoint ? auth.endpoint.tokenUrl : undefined,
+    oauthDiscoveryUrl: auth.kind === "oauth2" && "discoveryUrl" in auth.endpoint
+      ? auth.endpoint.discoveryUrl
+      : undefined,
+    oauthClientId: auth.kind === "oauth2" ? auth.clientId : undefined,
+    oauthClientSecret: auth.kind === "oauth2" ? describeSecretSource(auth.clientSecret) : undefined,
+    oauthScope: auth.kind === "oauth2" ? auth.scope : undefined,
+    oauthClientAuth: auth.kind === "oauth2" ? auth.clientAuth : undefined,
+    eventstoreHeaders: Object.keys(config.eventstoreHeaders).map((name) => `${name}=${REDACTED}`).join(",") ||
+      undefined,
+    eventstoreCa: config.eventstoreTls.ca,
+    eventstoreCert: config.eventstoreTls.cert,
+    eventstoreKey: config.eventstoreTls.key,
+    kafkaTls: config.kafkaTls !== undefined,
+    kafkaCa: config.kafkaTls?.ca,
+    kafkaCert: config.kafkaTls?.cert,
+    kafkaKey: config.kafkaTls?.key,
+    kafkaSaslMechanism: config.kafkaSasl?.mechanism,
+    kafkaSaslUsername: config.kafkaSasl?.username,
+    kafkaSaslPassword: describeSecretSource(config.kafkaSasl?.password),
   };
 }

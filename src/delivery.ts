@@ -1,11 +1,31 @@
 import { classifyFetchError, classifyStatus, operationOutcomeDiagnostics, type Outcome } from "./outcome.ts";
 import { parseRetryAfter } from "./backoff.ts";
+import type { TlsMaterial } from "./tls_files.ts";
 
 /** A ready-to-send POST (see request.ts). */
 export interface PostRequest {
   url: string;
   headers: Record<string, string>;
   body: Uint8Array;
+}
+
+/**
+ * The HTTP client for the EventStore and the token endpoint: trusts the CA bundle besides the system's
+ * CAs and presents the client certificate, if configured; keeps one connection alive per delivery in
+ * flight; speaks HTTP/1.1 or, if asked, HTTP/2. Certificates are always verified: there is no option to
+ * turn that off.
+ */
+export function createEventStoreClient(
+  tls: TlsMaterial,
+  connections: { maxInFlight: number; http2: boolean },
+): Deno.HttpClient {
+  return Deno.createHttpClient({
+    ...(tls.ca ? { caCerts: tls.ca } : {}),
+    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+    poolMaxIdlePerHost: connections.maxInFlight,
+    http1: !connections.http2,
+    http2: connections.http2,
+  });
 }
 
 /** An answer body larger than this is cut: only an OperationOutcome's diagnostics are of use. */

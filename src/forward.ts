@@ -1,5 +1,6 @@
+import { sendWithToken, type TokenSource } from "./auth.ts";
 import type { Config } from "./config.ts";
-import { post } from "./delivery.ts";
+import { post, type PostRequest } from "./delivery.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./outcome.ts";
 import { recordFields, type SourceRecord } from "./record.ts";
@@ -10,27 +11,43 @@ import { sleep } from "./sleep.ts";
 /** A configuration fault is logged at most this often while it lasts. */
 const ALARM_INTERVAL_MS = 60_000;
 
+/** How the forwarder reaches the EventStore. */
+export interface ForwarderDeps {
+  /** Bearer tokens; none sent without. */
+  tokens?: TokenSource;
+  /** For a custom CA or a client certificate, the keep-alive pool and the HTTP version. */
+  client?: Deno.HttpClient;
+  /** Hears the outcome of every attempt (for health and metrics). */
+  observe?: (outcome: Outcome) => void;
+}
+
 /**
  * Settles records against the EventStore: a record that can never be a valid request is rejected
  * locally, without a POST; every other one is posted until delivered or rejected.
  */
-export function createForwarder(config: Config, log: Logger, observe?: (outcome: Outcome) => void) {
+export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps = {}) {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
-  // One keep-alive connection per delivery in flight, so that connections are reused, not reopened.
-  const client = Deno.createHttpClient({
-    poolMaxIdlePerHost: config.maxInFlight,
-    http1: !config.http2,
-    http2: config.http2,
-  });
+  const options = { timeoutMs: config.requestTimeoutMs, client: deps.client };
+  const { tokens, observe } = deps;
+  const attempt = (request: PostRequest) => (signal: AbortSignal) =>
+    tokens === undefined ? post(request, signal, options) : sendWithToken(
+      tokens,
+      (token) =>
+        post(
+          { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } },
+          signal,
+          options,
+        ),
+      signal,
+    );
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
-    const request = buildRequest(record, config.eventstoreUrl);
+    const request = buildRequest(record, config.eventstoreUrl, { headers: config.eventstoreHeaders });
     if (request.kind === "tombstone") return Promise.resolve({ kind: "tombstone" });
     if (request.kind === "invalid") {
       return Promise.resolve({ kind: "rejected", status: undefined, reason: request.reason, attempts: 0 });
     }
     return settleRecord({
-      attempt: (attemptSignal) =>
-        post(request, attemptSignal, { timeoutMs: config.requestTimeoutMs, client }),
+      attempt: attempt(request),
       policy: config.retry,
       log: log.child(recordFields(record)),
       sleep,

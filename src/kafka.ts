@@ -12,10 +12,14 @@ import {
   logLevel,
   Partitioners,
   type Producer,
+  type SASLOptions,
 } from "kafkajs";
+import type { ConnectionOptions } from "node:tls";
 import { lz4Codec, snappyCodec, zstdCodec } from "./codecs.ts";
+import type { Credentials } from "./credentials.ts";
 import type { LogFields, Logger, LogLevel } from "./log.ts";
 import type { HeaderValue, SourceRecord } from "./record.ts";
+import { errorChainText, explainTlsFailure } from "./tls_errors.ts";
 
 /** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
 export interface Handoff {
@@ -80,6 +84,9 @@ export interface SourceOptions {
   /** Checked to exist at start-up when given. */
   deadLetterTopic: string | undefined;
   logLevel: LogLevel;
+  /** TLS material (undefined: plaintext), checked at start-up. */
+  tls: Credentials["kafkaTls"];
+  sasl: Credentials["kafkaSasl"];
 }
 
 /**
@@ -104,6 +111,8 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
       logLevel: options.logLevel === "debug" ? logLevel.INFO : logLevel.WARN,
       logCreator: () => (entry) => routeKafkaLog(entry, log, events),
       retry: { initialRetryTime: 300, retries, maxRetryTime: 30_000 },
+      ssl: tlsOptions(options.tls),
+      sasl: saslOptions(options.sasl),
     });
   // The consumer retries broker requests for a while; after that it restarts itself (see onCrash).
   const kafka = client(8);
@@ -202,12 +211,40 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
   };
 }
 
+/**
+ * node:tls options: the certificates are always verified (never `rejectUnauthorized: false`); without a
+ * CA bundle, against the system's CAs.
+ */
+function tlsOptions(tls: Credentials["kafkaTls"]): ConnectionOptions | undefined {
+  if (tls === undefined) return undefined;
+  return {
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert ? { cert: tls.cert } : {}),
+    ...(tls.key ? { key: tls.key } : {}),
+  };
+}
+
+function saslOptions(sasl: Credentials["kafkaSasl"]): SASLOptions | undefined {
+  if (sasl === undefined) return undefined;
+  // KafkaJS keeps the password for reconnecting; it never logs its SASL options.
+  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password.reveal() };
+}
+
 /** Fails with a message naming the brokers or the topic when either is not there. */
 async function preflight(admin: Admin, options: SourceOptions): Promise<void> {
   try {
     await admin.connect();
   } catch (error) {
-    throw new Error(`Kafka at ${options.brokers.join(",")} did not answer: ${(error as Error).message}`);
+    const brokers = options.brokers.join(",");
+    const detail = errorChainText(error);
+    if ((error as Error).name === "KafkaJSSASLAuthenticationError") {
+      throw new Error(
+        `Kafka at ${brokers} refused eventsink's SASL credentials (check --kafka-sasl-username and the ` +
+          `password): ${detail}`,
+      );
+    }
+    const tls = explainTlsFailure(detail, { ca: "--kafka-ca", cert: "--kafka-cert" });
+    throw new Error(`Kafka at ${brokers} did not answer: ${tls ?? detail}`);
   }
   const topics = await admin.listTopics();
   for (const topic of [options.topic, options.deadLetterTopic]) {

@@ -22,6 +22,8 @@ interface LoggerOptions {
   /** Where finished lines go; stderr by default so that stdout stays free for reports. */
   write?: (line: string) => void;
   now?: () => Date;
+  /** Masks secrets in the message and every text field (see secrets.ts); none by default. */
+  redact?: (text: string) => string;
 }
 
 /** Creates a logger writing text or JSON lines. */
@@ -29,9 +31,16 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
   const write = options.write ?? writeStderr;
   const now = options.now ?? (() => new Date());
   const threshold = LOG_LEVELS.indexOf(options.level);
-  const emit = (level: LogLevel, message: string, fields: LogFields = {}) => {
+  const redact = options.redact ?? ((text: string) => text);
+  const emit = (level: LogLevel, text: string, fields: LogFields = {}) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return;
-    const all = { ...base, ...fields };
+    const message = redact(text);
+    const all = Object.fromEntries(
+      Object.entries({ ...base, ...fields }).map(([key, value]) => [
+        key,
+        typeof value === "string" ? redact(value) : value,
+      ]),
+    );
     write(
       options.format === "json"
         ? JSON.stringify({ time: now().toISOString(), level, msg: message, ...all })

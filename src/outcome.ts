@@ -1,3 +1,5 @@
+import { errorChainText, explainTlsFailure } from "./tls_errors.ts";
+
 /**
  * What one POST to the EventStore came to, and the status table of DESIGN.md §3 that decides it.
  * POSTs may be retried freely: the EventStore is idempotent on the message id, so a repeat of a
@@ -9,8 +11,8 @@ export type Outcome =
   | { kind: "rejected"; status: number; reason: string }
   /** Transient: the same request may succeed later. */
   | { kind: "retry"; status?: number; reason: string; retryAfterMs?: number }
-  /** eventsink or the EventStore is misconfigured; every message would fail alike, so hold and retry. */
-  | { kind: "config-fault"; status: number; reason: string };
+  /** eventsink or a peer is misconfigured; every message would fail alike, so hold and retry. */
+  | { kind: "config-fault"; status?: number; reason: string };
 
 /** The message is wrong: dead-letter or skip it, by policy. */
 export const REJECTED_STATUSES: ReadonlySet<number> = new Set([400, 409, 413, 415, 422]);
@@ -18,6 +20,14 @@ export const REJECTED_STATUSES: ReadonlySet<number> = new Set([400, 409, 413, 41
 export const CONFIG_FAULT_STATUSES: ReadonlySet<number> = new Set([401, 403, 404, 405]);
 /** Worth repeating: timeouts, too early, too many requests, and every 5xx. */
 export const RETRY_STATUSES: ReadonlySet<number> = new Set([408, 425, 429]);
+
+/** What to check when the EventStore answers one of {@link CONFIG_FAULT_STATUSES}. */
+const CONFIG_FAULT_HINTS: Record<number, string> = {
+  401: "check the EventStore credentials",
+  403: "check the EventStore credentials and what they allow",
+  404: "check --eventstore-url: the base URL, without /fhir/4.0",
+  405: "check --eventstore-url: the base URL, without /fhir/4.0",
+};
 
 /** Classifies an HTTP answer. `detail` is the OperationOutcome diagnostics, if any. */
 export function classifyStatus(status: number, detail: string, retryAfterMs?: number): Outcome {
@@ -37,24 +47,39 @@ export function classifyStatus(status: number, detail: string, retryAfterMs?: nu
     };
   }
   // Unknown 4xx and anything else: hold the record rather than lose it, and let an operator look.
-  return { kind: "config-fault", status, reason: said };
+  const hint = CONFIG_FAULT_HINTS[status];
+  return { kind: "config-fault", status, reason: hint === undefined ? said : `${said} (${hint})` };
 }
 
+/** The TLS options of the EventStore, which a TLS failure points at. */
+const EVENTSTORE_TLS_OPTIONS = { ca: "--eventstore-ca", cert: "--eventstore-cert" };
+
 /**
- * Classifies a failed fetch: its own timeout and network failures (fetch rejects with a TypeError) are
- * transient. Anything else, including an abort because eventsink is stopping, is not an outcome: undefined.
+ * Classifies a failed fetch to `peer` ("the EventStore", "the token endpoint …"): its own timeout and
+ * network failures (fetch rejects with a TypeError) are transient, except a TLS certificate failure, which
+ * is a configuration fault. Anything else, including an abort because eventsink is stopping, is not an
+ * outcome: undefined.
  */
 export function classifyFetchError(
   error: unknown,
   timeoutMs: number,
-): Extract<Outcome, { kind: "retry" }> | undefined {
+  peer = "the EventStore",
+): Extract<Outcome, { kind: "retry" | "config-fault" }> | undefined {
   if (error instanceof DOMException && error.name === "TimeoutError") {
-    return { kind: "retry", reason: `EventStore did not answer within ${timeoutMs} ms` };
+    return { kind: "retry", reason: `${capitalise(peer)} did not answer within ${timeoutMs} ms` };
   }
   if (error instanceof TypeError) {
-    return { kind: "retry", reason: `Cannot reach the EventStore: ${error.message}` };
+    const detail = errorChainText(error);
+    const tls = explainTlsFailure(detail, EVENTSTORE_TLS_OPTIONS);
+    return tls === undefined
+      ? { kind: "retry", reason: `Cannot reach ${peer}: ${detail}` }
+      : { kind: "config-fault", reason: `Cannot connect to ${peer}: ${tls}` };
   }
   return undefined;
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Longest diagnostics text kept from an OperationOutcome, for log lines and dead-letter headers. */

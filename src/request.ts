@@ -18,8 +18,15 @@ export function processMessageUrl(eventstoreUrl: string): string {
   return `${eventstoreUrl}/fhir/4.0/$process-message`;
 }
 
-/** Builds the POST for a record: its value byte for byte, its own `Content-Type`, a stable request id. */
-export function buildRequest(record: SourceRecord, eventstoreUrl: string): BuiltRequest {
+/**
+ * Builds the POST for a record: its value byte for byte, its own `Content-Type`, a stable request id, and
+ * the configured extra `headers` (which never replace eventsink's own; config.ts refuses those names).
+ */
+export function buildRequest(
+  record: SourceRecord,
+  eventstoreUrl: string,
+  options: { headers?: Record<string, string> } = {},
+): BuiltRequest {
   if (record.value === null) return { kind: "tombstone" };
   if (record.value.length === 0) return { kind: "invalid", reason: "the record's value is empty" };
   const contentType = recordContentType(record);
@@ -30,6 +37,7 @@ export function buildRequest(record: SourceRecord, eventstoreUrl: string): Built
     kind: "request",
     url: processMessageUrl(eventstoreUrl),
     headers: {
+      ...options.headers,
       "content-type": contentType.value,
       accept: "application/fhir+json",
       "user-agent": USER_AGENT,

@@ -44,6 +44,9 @@ export function isLoudAttempt(attempt: number): boolean {
  */
 export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promise<Settled> {
   const firstAt = deps.now();
+  // A record that met a configuration fault is never given up on, even when its failures alternate with
+  // transient ones: a TLS refusal, for one, often shows as a dropped connection on the next attempt.
+  let configFault = false;
   for (let attempts = 1;; attempts++) {
     const outcome = await deps.attempt(signal);
     deps.observe?.(outcome);
@@ -55,7 +58,7 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
         return { kind: "rejected", status: outcome.status, reason: outcome.reason, attempts };
       case "retry": {
         const failingMs = deps.now() - firstAt;
-        if (deps.policy.giveUpMs !== undefined && failingMs >= deps.policy.giveUpMs) {
+        if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {
           const reason = `gave up after ${attempts} attempts over ${formatDuration(failingMs)} ` +
             `(--retry-give-up): ${outcome.reason}`;
           return { kind: "rejected", status: outcome.status, reason, attempts };
@@ -66,10 +69,11 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
         break;
       }
       case "config-fault":
+        configFault = true;
         if (deps.shouldAlarm()) {
           deps.log.error(
-            "The EventStore refuses every request: check --eventstore-url and credentials. " +
-              "Holding this partition and retrying",
+            "Configuration fault: every delivery would fail alike, so this partition is held and " +
+              "retried until it is fixed",
             { attempt: attempts, status: outcome.status, reason: outcome.reason },
           );
         }

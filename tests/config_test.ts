@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Config, ENV_NAMES, helpText, parseCommand } from "../src/config.ts";
+import { type Config, describeConfig, ENV_NAMES, helpText, parseCommand } from "../src/config.ts";
 
 const URL_FLAG = ["--eventstore-url", "http://eventstore.test"];
 const noEnv = () => undefined;
@@ -117,4 +117,156 @@ Deno.test("config: --help names every flag and env var; --version", () => {
   for (const name of ENV_NAMES) assert.ok(text.includes(name), `${name} missing from --help`);
   assert.equal(helpText(), text);
   assert.equal(parseCommand(["--version"], noEnv).kind, "version");
+});
+
+const OAUTH_ENV = {
+  AZURE_APP_WELL_KNOWN_URL: "https://login.test/tenant/v2.0/.well-known/openid-configuration",
+  AZURE_APP_CLIENT_ID: "eventsink-app",
+  AZURE_APP_CLIENT_SECRET: "client-secret-value-1",
+  HOPS_EVENTSTORE_SCOPE: "api://eventstore/.default",
+};
+
+Deno.test("config: the original's Azure variables give OAuth2 client credentials", () => {
+  const config = run(["--eventstore-url", "https://es.test"], OAUTH_ENV);
+  const auth = config.eventstoreAuth;
+  assert.equal(auth.kind, "oauth2");
+  if (auth.kind !== "oauth2") return;
+  assert.deepEqual(auth.endpoint, { discoveryUrl: OAUTH_ENV.AZURE_APP_WELL_KNOWN_URL });
+  assert.equal(auth.clientId, "eventsink-app");
+  assert.equal(auth.scope, "api://eventstore/.default");
+  assert.equal(auth.clientAuth, "client_secret_post");
+  assert.equal(
+    auth.clientSecret.from === "env" && auth.clientSecret.secret.reveal(),
+    "client-secret-value-1",
+  );
+  const dump = JSON.stringify(describeConfig(config));
+  assert.ok(!dump.includes("client-secret-value-1"), dump);
+  assert.match(dump, /"oauthClientSecret":"\[redacted\] \(env AZURE_APP_CLIENT_SECRET\)"/);
+});
+
+Deno.test("config: a secret file wins, a systemd credential is the fallback", () => {
+  const file = run([
+    ...URL_FLAG,
+    "--oauth-token-url",
+    "https://login.test/token",
+    "--oauth-client-id",
+    "c",
+    "--oauth-client-secret-file",
+    "/etc/eventsink/secret",
+  ], { AZURE_APP_CLIENT_SECRET: "ignored" });
+  assert.deepEqual(file.eventstoreAuth.kind === "oauth2" && file.eventstoreAuth.clientSecret, {
+    from: "file",
+    path: "/etc/eventsink/secret",
+  });
+  const credential = run([
+    ...URL_FLAG,
+    "--kafka-tls",
+    "--kafka-sasl-mechanism",
+    "scram-sha-512",
+    "--kafka-sasl-username",
+    "eventsink",
+  ], { CREDENTIALS_DIRECTORY: "/run/credentials/eventsink.service" });
+  assert.deepEqual(credential.kafkaSasl?.password, {
+    from: "credential",
+    path: "/run/credentials/eventsink.service/kafka-sasl-password",
+  });
+  const token = run(URL_FLAG, { EVENTSINK_EVENTSTORE_TOKEN: "static-token-1" });
+  assert.equal(token.eventstoreAuth.kind, "token");
+  assert.ok(!JSON.stringify(describeConfig(token)).includes("static-token-1"));
+});
+
+Deno.test("config: the original's Kafka TLS variables", () => {
+  const config = run(URL_FLAG, {
+    KAFKA_SECURITY_ENABLED: "true",
+    KAFKA_CA_PATH: "/var/run/secrets/ca.pem",
+    KAFKA_CERTIFICATE_PATH: "/var/run/secrets/cert.pem",
+    KAFKA_PRIVATE_KEY_PATH: "/var/run/secrets/key.pem",
+  });
+  assert.deepEqual(config.kafkaTls, {
+    ca: "/var/run/secrets/ca.pem",
+    cert: "/var/run/secrets/cert.pem",
+    key: "/var/run/secrets/key.pem",
+  });
+  assert.equal(run(URL_FLAG).kafkaTls, undefined);
+});
+
+Deno.test("config: security settings that cannot work together are refused", async (t) => {
+  await t.step("Kafka certificate files without TLS", () => {
+    assert.match(
+      usageError(URL_FLAG, { KAFKA_CA_PATH: "/ca.pem" }),
+      /--kafka-ca given but TLS to Kafka is off/,
+    );
+  });
+  await t.step("SASL without TLS, or without a user or password", () => {
+    const message = usageError([...URL_FLAG, "--kafka-sasl-mechanism", "scram-sha-512"]);
+    assert.match(message, /needs --kafka-tls/);
+    assert.match(message, /needs --kafka-sasl-username/);
+    assert.match(
+      message,
+      /the Kafka SASL password: set EVENTSINK_KAFKA_SASL_PASSWORD, give --kafka-sasl-password-file/,
+    );
+    assert.match(
+      usageError([...URL_FLAG, "--kafka-tls", "--kafka-sasl-mechanism", "gssapi"]),
+      /must be one of plain/,
+    );
+  });
+  await t.step("a client certificate without its key", () => {
+    assert.match(
+      usageError([...URL_FLAG, "--eventstore-cert", "/c.pem"]),
+      /--eventstore-cert and --eventstore-key go together/,
+    );
+  });
+  await t.step("OAuth2 half configured, twice configured, or over http", () => {
+    assert.match(usageError(URL_FLAG, { AZURE_APP_CLIENT_ID: "x" }), /AZURE_APP_CLIENT_ID|--oauth-client-id/);
+    assert.match(
+      usageError(URL_FLAG, { AZURE_APP_CLIENT_SECRET: "s" }),
+      /AZURE_APP_CLIENT_SECRET given without --oauth-token-url/,
+    );
+    const half = usageError([...URL_FLAG, "--oauth-token-url", "https://login.test/token"]);
+    assert.match(half, /OAuth2 needs --oauth-client-id/);
+    assert.match(half, /OAuth2 needs the OAuth2 client secret/);
+    assert.match(
+      usageError([...URL_FLAG, "--oauth-token-url", "https://login.test/token"], OAUTH_ENV),
+      /not both/,
+    );
+    assert.match(
+      usageError(URL_FLAG, { ...OAUTH_ENV, EVENTSINK_EVENTSTORE_TOKEN: "t" }),
+      /a static EventStore token or OAuth2 client credentials, not both/,
+    );
+    assert.match(
+      usageError(URL_FLAG, { ...OAUTH_ENV, AZURE_APP_WELL_KNOWN_URL: "http://login.test/.well-known" }),
+      /must be https/,
+    );
+  });
+  await t.step("a secret tried as a flag is pointed at the right ways", () => {
+    assert.match(
+      usageError(["--oauth-client-secret", "hunter2"]),
+      /secrets are not taken on the command line. Set EVENTSINK_OAUTH_CLIENT_SECRET or AZURE_APP_CLIENT_SECRET/,
+    );
+  });
+});
+
+Deno.test("config: extra EventStore headers", () => {
+  const config = run([...URL_FLAG, "--eventstore-headers", "X-Tenant=nav, x-note=a%2Cb%3Dc"]);
+  assert.deepEqual(config.eventstoreHeaders, { "x-tenant": "nav", "x-note": "a,b=c" });
+  assert.match(
+    JSON.stringify(describeConfig(config)),
+    /"eventstoreHeaders":"x-tenant=\[redacted\],x-note=\[redacted\]"/,
+  );
+  assert.match(
+    usageError([...URL_FLAG, "--eventstore-headers", "Authorization=Bearer x"]),
+    /set by eventsink itself/,
+  );
+  assert.match(usageError([...URL_FLAG, "--eventstore-headers", "novalue"]), /not name=value/);
+  assert.match(usageError([...URL_FLAG, "--eventstore-headers", "x-a=%E0"]), /not validly %-encoded/);
+});
+
+Deno.test("config: eventsink.permissions grants every environment variable eventsink reads", async () => {
+  const permissions = await Deno.readTextFile(new URL("../eventsink.permissions", import.meta.url));
+  const granted = /^--allow-env=(.*)$/m.exec(permissions)![1]!.split(",");
+  const allowed = (name: string) =>
+    granted.some((pattern) =>
+      pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern
+    );
+  for (const name of ENV_NAMES) assert.ok(allowed(name), `${name} is not in --allow-env`);
 });

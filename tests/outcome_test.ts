@@ -40,6 +40,26 @@ Deno.test("classify: fetch errors", () => {
   assert.equal(classifyFetchError(new RangeError("bug"), 1000), undefined);
 });
 
+Deno.test("classify: a TLS certificate failure is a configuration fault that says what to check", () => {
+  // As Deno's fetch reports them: the rustls detail in the message, or in the cause.
+  const untrusted = classifyFetchError(
+    new TypeError(
+      "error sending request for url (https://es.test/): client error (Connect): invalid peer certificate: UnknownIssuer",
+    ),
+    1000,
+  );
+  assert.equal(untrusted?.kind, "config-fault");
+  assert.match(untrusted!.reason, /not signed by a CA eventsink trusts \(check --eventstore-ca\)/);
+  const refused = classifyFetchError(
+    new TypeError("fetch failed", { cause: new Error("received fatal alert: CertificateRequired") }),
+    1000,
+    "the token endpoint https://login.test/token",
+  );
+  assert.equal(refused?.kind, "config-fault");
+  assert.match(refused!.reason, /^Cannot connect to the token endpoint https:\/\/login\.test\/token: TLS: /);
+  assert.match(refused!.reason, /check --eventstore-cert/);
+});
+
 Deno.test("diagnostics: read from an OperationOutcome, truncated, never from anything else", () => {
   const outcome = {
     resourceType: "OperationOutcome",

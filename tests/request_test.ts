@@ -19,6 +19,16 @@ function record(overrides: Partial<SourceRecord> = {}): SourceRecord {
   };
 }
 
+Deno.test("request: extra headers are added, eventsink's own are kept", () => {
+  const built = buildRequest(record(), "http://es.test", {
+    headers: { "x-tenant": "nav", "x-api-version": "2" },
+  });
+  assert.ok(built.kind === "request");
+  assert.equal(built.headers["x-tenant"], "nav");
+  assert.equal(built.headers["x-api-version"], "2");
+  assert.equal(built.headers["content-type"], DEFAULT_CONTENT_TYPE);
+});
+
 Deno.test("request: the value goes unmodified to $process-message with the record's Content-Type", () => {
   const built = buildRequest(
     record({

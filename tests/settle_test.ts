@@ -87,6 +87,21 @@ Deno.test("settle: configuration faults are never given up on, and alarm once pe
   assert.equal(alarms[0]!.status, 404);
 });
 
+Deno.test("settle: a record that met a configuration fault is not given up on when transient failures follow", async () => {
+  const fault: Outcome = {
+    kind: "config-fault",
+    reason: "TLS: the server refused eventsink's client certificate",
+  };
+  const dropped: Outcome = {
+    kind: "retry",
+    reason: "peer closed connection without sending TLS close_notify",
+  };
+  const answers = Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? fault : dropped));
+  const { deps } = harness(answers, { giveUpMs: 1_000 });
+  const settled = await settleRecord(deps, new AbortController().signal);
+  assert.deepEqual(settled, { kind: "delivered", status: 202, attempts: 201 });
+});
+
 Deno.test("settle: an abort ends the retries and rejects, leaving the record unsettled", async () => {
   const controller = new AbortController();
   const { deps } = harness([RETRY_503, RETRY_503]);

@@ -17,6 +17,18 @@ import {
   logLevel,
   Partitioners,
 } from "kafkajs";
+import {
+  classpath,
+  ensureMavenJars,
+  hex,
+  ignoreNotFound,
+  logTail,
+  runTool,
+  spawnWatched,
+  stopWatched,
+  TOOL_JVM_ARGS,
+  type WatchedProcess,
+} from "./jvm.ts";
 
 // KafkaJS sets negative timeouts (its request queue); the Node layer's warning about it is noise here.
 process.removeAllListeners("warning");
@@ -32,19 +44,7 @@ const CACHE_DIR = fileURLToPath(new URL("../../.cache/kafka/", import.meta.url))
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const LOG_TAIL_LINES = 60;
-// Short-lived JVMs (storage format, ConsumerGroupCommand) start faster with C1 only and a small heap.
-const TOOL_JVM_ARGS = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
 const BROKER_JVM_ARGS = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"];
-// Polls until the owning process is gone, then takes the broker (and its temp dir) with it.
-// It ignores INT/TERM so that Ctrl-C on the terminal's process group does not end it before the broker.
-const WATCHDOG_SCRIPT = `trap '' INT TERM HUP
-while kill -0 "$1" 2>/dev/null; do
-  kill -0 "$2" 2>/dev/null || exit 0
-  sleep 1
-done
-kill -9 "$2" 2>/dev/null
-[ -n "$3" ] && rm -rf "$3"
-exit 0`;
 
 /** The Kafka version to use: env `KAFKA_VERSION`, else {@link DEFAULT_KAFKA_VERSION}. */
 export function kafkaVersion(): string {
@@ -57,29 +57,12 @@ export function kafkaVersion(): string {
  */
 export async function ensureKafkaJars(version: string = kafkaVersion()): Promise<string> {
   checkVersion(version);
-  const versionDir = join(CACHE_DIR, version);
-  const libs = join(versionDir, "libs");
-  const marker = join(versionDir, "complete");
-  const pomHash = await sha256Hex(await Deno.readFile(POM));
-  if ((await readTextIfExists(marker)) === pomHash) return libs;
-  await Deno.mkdir(versionDir, { recursive: true });
-  // Download next to the cache and rename, so an interrupted run never leaves a half-filled libs dir.
-  const download = await Deno.makeTempDir({ dir: versionDir, prefix: "download-" });
-  const args = ["-q", "-B", "-f", POM, "dependency:copy-dependencies", `-Dkafka.version=${version}`];
-  if (isKafka3(version)) args.push("-Dkafka3");
-  args.push("-DincludeScope=runtime", `-DoutputDirectory=${download}`);
-  const result = await runTool("mvn", args, "Maven (mvn) is needed to fetch the Kafka jars");
-  if (result.code !== 0) {
-    await Deno.remove(download, { recursive: true });
-    // Maven 3.8 still writes a colour reset in batch mode.
-    const output = result.output.replaceAll("\x1b[0m", "");
-    throw new Error(`mvn could not fetch Kafka ${version} (exit ${result.code}):\n${output}`);
-  }
-  await Deno.remove(marker).catch(ignoreNotFound);
-  await Deno.remove(libs, { recursive: true }).catch(ignoreNotFound);
-  await Deno.rename(download, libs);
-  await Deno.writeTextFile(marker, pomHash);
-  return libs;
+  return await ensureMavenJars({
+    pom: POM,
+    dir: join(CACHE_DIR, version),
+    args: [`-Dkafka.version=${version}`, ...(isKafka3(version) ? ["-Dkafka3"] : [])],
+    what: `Kafka ${version}`,
+  });
 }
 
 /** Options of {@link startBroker}. */
@@ -90,12 +73,34 @@ export interface BrokerOptions {
   port?: number;
   /** Directory for config, log and data; default a fresh temp dir, removed by `stop()`. A given one is never removed. */
   dataDir?: string;
+  /** Adds listeners with TLS (client certificates required) and SASL over TLS; PLAINTEXT stays for setup. */
+  secure?: SecureListeners;
+}
+
+/** The material of {@link BrokerOptions.secure}, as PEM files (Kafka reads PEM since 2.7). */
+export interface SecureListeners {
+  /** The broker's private key (unencrypted PKCS#8) followed by its certificate chain, in one file. */
+  keystore: string;
+  /** The CA certificates that client certificates must chain to. */
+  truststore: string;
+  /** SASL users and passwords: SCRAM-SHA-256 and -512 credentials (made when the storage is formatted) and PLAIN. */
+  users: Record<string, string>;
+}
+
+/** Where the listeners of {@link BrokerOptions.secure} are, as "127.0.0.1:port". */
+export interface SecureBootstraps {
+  /** SSL with `ssl.client.auth=required`. */
+  ssl: string;
+  /** SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; no client certificate asked for. */
+  saslSsl: string;
 }
 
 /** A running single-node Kafka (KRaft, broker and controller in one JVM). */
 export interface Broker {
-  /** "127.0.0.1:port", for KafkaJS `brokers` and Kafka's `--bootstrap-server`. */
+  /** "127.0.0.1:port" of the PLAINTEXT listener, for KafkaJS `brokers` and Kafka's `--bootstrap-server`. */
   readonly bootstrap: string;
+  /** The TLS listeners, when started with `secure`. */
+  readonly secure: SecureBootstraps | undefined;
   /** The Kafka version it runs. */
   readonly version: string;
   /** The broker's log (log4j output and the JVM's own stdout/stderr). */
@@ -122,16 +127,18 @@ export interface Broker {
 export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const version = opts.version ?? kafkaVersion();
   const libs = await ensureKafkaJars(version);
-  const [port, controllerPort] = freePorts(opts.port);
+  const [port, controllerPort, sslPort, saslSslPort] = freePorts(opts.port);
+  const ports: ListenerPorts = { port, controllerPort };
+  if (opts.secure) ports.secure = { ssl: sslPort, saslSsl: saslSslPort, material: opts.secure };
   const ownsDir = opts.dataDir === undefined;
   const dir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "eventsink-kafka-" });
   const layout = brokerLayout(dir, version);
   try {
     await Deno.mkdir(layout.logDirs, { recursive: true });
-    await Deno.writeTextFile(layout.serverProperties, serverProperties(port, controllerPort, layout.logDirs));
+    await Deno.writeTextFile(layout.serverProperties, serverProperties(ports, layout.logDirs));
     await Deno.writeTextFile(layout.logConfig, logConfig(version, layout.logFile));
-    await formatStorage(libs, layout);
-    const broker = new KafkaBroker(version, libs, port, layout, ownsDir);
+    await formatStorage(libs, layout, opts.secure?.users ?? {});
+    const broker = new KafkaBroker(version, libs, ports, layout, ownsDir);
     await broker.start();
     return broker;
   } catch (error) {
@@ -165,13 +172,25 @@ function brokerLayout(dir: string, version: string): BrokerLayout {
   };
 }
 
-function serverProperties(port: number, controllerPort: number, logDirs: string): string {
+interface ListenerPorts {
+  port: number;
+  controllerPort: number;
+  secure?: { ssl: number; saslSsl: number; material: SecureListeners };
+}
+
+function serverProperties(ports: ListenerPorts, logDirs: string): string {
+  const { port, controllerPort, secure } = ports;
+  const client = [`PLAINTEXT://127.0.0.1:${port}`];
+  if (secure) client.push(`SSL://127.0.0.1:${secure.ssl}`, `SASL_SSL://127.0.0.1:${secure.saslSsl}`);
   return [
     "process.roles=broker,controller",
     "node.id=1",
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    `listeners=${[...client, `CONTROLLER://127.0.0.1:${controllerPort}`].join(",")}`,
+    `advertised.listeners=${client.join(",")}`,
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${
+      secure ? ",SSL:SSL,SASL_SSL:SASL_SSL" : ""
+    }`,
+    ...(secure ? secureProperties(secure.material) : []),
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
     // A static voter set formats and starts the same way on 3.9 and 4.x (no --standalone needed).
@@ -197,6 +216,24 @@ function serverProperties(port: number, controllerPort: number, logDirs: string)
     "log.cleaner.dedupe.buffer.size=16777216",
     "",
   ].join("\n");
+}
+
+function secureProperties(material: SecureListeners): string[] {
+  const plainUsers = Object.entries(material.users).map(([name, password]) => `user_${name}="${password}"`);
+  return [
+    "ssl.keystore.type=PEM",
+    `ssl.keystore.location=${material.keystore}`,
+    "ssl.truststore.type=PEM",
+    `ssl.truststore.location=${material.truststore}`,
+    "listener.name.ssl.ssl.client.auth=required",
+    "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+    "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule " +
+    `required ${plainUsers.join(" ")};`,
+    ...["scram-sha-256", "scram-sha-512"].map((mechanism) =>
+      `listener.name.sasl_ssl.${mechanism}.sasl.jaas.config=` +
+      "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    ),
+  ];
 }
 
 function logConfig(version: string, logFile: string): string {
@@ -226,21 +263,29 @@ function logConfig(version: string, logFile: string): string {
   ].join("\n");
 }
 
-async function formatStorage(libs: string, layout: BrokerLayout): Promise<void> {
+async function formatStorage(
+  libs: string,
+  layout: BrokerLayout,
+  users: Record<string, string>,
+): Promise<void> {
   // A given dataDir may already hold a formatted broker; formatting again would fail.
   if (await exists(join(layout.logDirs, "meta.properties"))) return;
   const args = [...TOOL_JVM_ARGS, layout.logConfigFlag, "-cp", classpath(libs), "kafka.tools.StorageTool"];
   args.push("format", "-t", randomClusterId(), "-c", layout.serverProperties);
+  // In KRaft, SCRAM credentials are metadata records: the format step writes them.
+  for (const [name, password] of Object.entries(users)) {
+    for (const mechanism of ["SCRAM-SHA-256", "SCRAM-SHA-512"]) {
+      args.push("--add-scram", `${mechanism}=[name=${name},password=${password}]`);
+    }
+  }
   const result = await runTool("java", args, "Java 17+ is needed to run Kafka");
   if (result.code !== 0) {
     throw new Error(`kafka-storage format failed (exit ${result.code}):\n${result.output}`);
   }
 }
 
-interface BrokerProcess {
-  child: Deno.ChildProcess;
+interface BrokerProcess extends WatchedProcess {
   status: Promise<Deno.CommandStatus>;
-  watchdog: Deno.ChildProcess;
   exited: boolean;
   expectExit: boolean;
   /** Set by the first stop/kill; later ones wait for the same end. */
@@ -249,6 +294,7 @@ interface BrokerProcess {
 
 class KafkaBroker implements Broker {
   readonly bootstrap: string;
+  readonly secure: SecureBootstraps | undefined;
   #proc: BrokerProcess | undefined;
   #crashed = false;
   #removal: Promise<void> | undefined;
@@ -256,11 +302,15 @@ class KafkaBroker implements Broker {
   constructor(
     readonly version: string,
     private readonly libs: string,
-    port: number,
+    ports: ListenerPorts,
     private readonly layout: BrokerLayout,
     private readonly ownsDir: boolean,
   ) {
-    this.bootstrap = `127.0.0.1:${port}`;
+    this.bootstrap = `127.0.0.1:${ports.port}`;
+    this.secure = ports.secure && {
+      ssl: `127.0.0.1:${ports.secure.ssl}`,
+      saslSsl: `127.0.0.1:${ports.secure.saslSsl}`,
+    };
   }
 
   get logFile(): string {
@@ -311,25 +361,19 @@ class KafkaBroker implements Broker {
   }
 
   async logTail(lines = LOG_TAIL_LINES): Promise<string> {
-    const text = await readTextIfExists(this.layout.logFile) ?? "(no broker log)";
-    return text.trimEnd().split("\n").slice(-lines).join("\n");
+    return await logTail(this.layout.logFile, lines, "(no broker log)");
   }
 
   #spawn(): BrokerProcess {
     const java = ["java", ...BROKER_JVM_ARGS, this.layout.logConfigFlag, "-cp", classpath(this.libs)];
     java.push("kafka.Kafka", this.layout.serverProperties);
-    // exec keeps the java pid as the child's pid; its console output joins the log4j output.
-    const script = 'log=$1; shift; exec "$@" >>"$log" 2>&1';
-    const child = new Deno.Command("sh", {
-      args: ["-c", script, "sh", this.layout.logFile, ...java],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const watched = spawnWatched(java, {
+      logFile: this.layout.logFile,
+      removeDir: this.ownsDir ? this.layout.dir : undefined,
+    });
     const proc: BrokerProcess = {
-      child,
-      status: child.status,
-      watchdog: this.#spawnWatchdog(child.pid),
+      ...watched,
+      status: watched.child.status,
       exited: false,
       expectExit: false,
     };
@@ -340,33 +384,14 @@ class KafkaBroker implements Broker {
     return proc;
   }
 
-  #spawnWatchdog(pid: number): Deno.ChildProcess {
-    const dir = this.ownsDir ? this.layout.dir : "";
-    return new Deno.Command("sh", {
-      args: ["-c", WATCHDOG_SCRIPT, "sh", String(Deno.pid), String(pid), dir],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-  }
-
   async #terminate(signal: Deno.Signal): Promise<void> {
     const proc = this.#proc;
     if (proc === undefined) return;
     proc.expectExit = true;
-    signalChild(proc.child, signal);
-    proc.ended ??= this.#reap(proc);
+    proc.ended ??= stopWatched(proc, signal, STOP_TIMEOUT_MS).then(() => {
+      if (this.#proc === proc) this.#proc = undefined;
+    });
     await proc.ended;
-  }
-
-  async #reap(proc: BrokerProcess): Promise<void> {
-    if (!(await settlesWithin(proc.status, STOP_TIMEOUT_MS))) {
-      signalChild(proc.child, "SIGKILL");
-      await proc.status;
-    }
-    signalChild(proc.watchdog, "SIGKILL");
-    await proc.watchdog.status;
-    if (this.#proc === proc) this.#proc = undefined;
   }
 }
 
@@ -743,20 +768,17 @@ function checkVersion(version: string): void {
   if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`not a Kafka version: ${JSON.stringify(version)}`);
 }
 
-function classpath(libs: string): string {
-  return `${libs}/*`;
-}
-
-/** A free port on 127.0.0.1 for the client listener (unless given) and one for the controller. */
-function freePorts(port: number | undefined): [number, number] {
-  // Holding both listeners at once guarantees two different ports.
-  const listeners = [
-    Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-    Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  ];
-  const [client, controller] = listeners.map((listener) => listener.addr.port) as [number, number];
+/**
+ * Four distinct free ports on 127.0.0.1: the client listener (`port` if given), the controller, and the
+ * two secure listeners (unused unless asked for).
+ */
+function freePorts(port: number | undefined): [number, number, number, number] {
+  // Holding the listeners at once guarantees different ports.
+  const listeners = Array.from({ length: 5 }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const free = listeners.map((listener) => listener.addr.port).filter((p) => p !== port);
   listeners.forEach((listener) => listener.close());
-  return [port ?? client, controller === port ? client : controller];
+  const [client, controller, ssl, saslSsl] = free as [number, number, number, number];
+  return [port ?? client, controller, ssl, saslSsl];
 }
 
 /** A KRaft cluster id: 16 random bytes, base64url without padding, not starting with "-" (the CLI would take it for an option). */
@@ -768,41 +790,6 @@ function randomClusterId(): string {
       "",
     );
     if (!id.startsWith("-")) return id;
-  }
-}
-
-interface ToolResult {
-  code: number;
-  stdout: string;
-  output: string;
-}
-
-async function runTool(command: string, args: string[], needs: string): Promise<ToolResult> {
-  try {
-    const { code, stdout, stderr } = await new Deno.Command(command, { args, stdin: "null" }).output();
-    const out = new TextDecoder().decode(stdout);
-    return { code, stdout: out, output: out + new TextDecoder().decode(stderr) };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new Error(`${command} not found on PATH: ${needs}`);
-    throw error;
-  }
-}
-
-function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void {
-  try {
-    child.kill(signal);
-  } catch {
-    // already exited
-  }
-}
-
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -818,23 +805,6 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function readTextIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -843,8 +813,4 @@ async function exists(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
-}
-
-function ignoreNotFound(error: unknown): void {
-  if (!(error instanceof Deno.errors.NotFound)) throw error;
 }

@@ -24,6 +24,29 @@ export interface EventsinkProcess {
   close(): Promise<void>;
 }
 
+/** The output of every eventsink this test module started, for checks that nothing secret was printed. */
+const everyOutput: Array<() => string> = [];
+
+/** Everything every eventsink started by this test module printed so far, on stdout and stderr. */
+export function everythingPrinted(): string {
+  return everyOutput.map((output) => output()).join("\n");
+}
+
+/**
+ * Fails when anything an eventsink of this module printed holds one of `secrets`; the failure names each
+ * secret by its first characters only.
+ */
+export function assertNoSecretPrinted(secrets: Iterable<string>): void {
+  const printed = everythingPrinted();
+  if (printed.length === 0) throw new Error("no eventsink output to check");
+  const found = [...new Set(secrets)].filter((secret) => secret.length > 0 && printed.includes(secret));
+  if (found.length > 0) {
+    throw new Error(
+      `eventsink printed ${found.length} secret(s): ${found.map((s) => `${s.slice(0, 4)}…`).join(", ")}`,
+    );
+  }
+}
+
 /** The permission flags from eventsink.permissions. */
 export async function permissionFlags(): Promise<string[]> {
   const text = await Deno.readTextFile(`${ROOT}eventsink.permissions`);
@@ -162,6 +185,7 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
     },
   };
   const tail = () => process.output().split("\n").slice(-40).join("\n");
+  everyOutput.push(process.output);
   return process;
 }
 

@@ -2,7 +2,7 @@
  * What most integration tests share: a fresh topic and group on the shared broker, a stand-in EventStore,
  * distinct valid FHIR messages made from the fixtures, and polling with a deadline.
  */
-import { createTopic, testBroker, uniqueName } from "./broker.ts";
+import { committedOffsets, createTopic, endOffsets, testBroker, uniqueName } from "./broker.ts";
 import { type EventStore, type EventStoreOptions, startEventStore } from "./eventstore.ts";
 import { type FhirBundle, loadFixtures, messageIdOf, withNewIds } from "./fhir_variants.ts";
 
@@ -75,6 +75,22 @@ export async function waitUntil(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Waits until `group` committed every partition of `topic` that holds records up to its end (a partition
+ * without records has nothing to commit). `bootstrap` is a PLAINTEXT listener.
+ */
+export async function waitUntilCommittedToEnd(
+  bootstrap: string,
+  group: string,
+  topic: string,
+): Promise<void> {
+  const ends = await endOffsets(bootstrap, topic);
+  await waitUntil("every partition committed to its end", async () => {
+    const committed = await committedOffsets(bootstrap, group, topic);
+    return [...ends].every(([partition, end]) => end === 0 || committed.get(partition) === end);
+  });
 }
 
 /** The `x-request-id` of every request the stand-in saw, in order. */
