@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { committedOffsets, committedOffsetsByKafkaTool, endOffsets, produce } from "./support/broker.ts";
 import { spawnEventsink } from "./support/eventsink_process.ts";
-import { openPipeline, validMessages, waitUntil } from "./support/pipeline.ts";
+import { type Message, openPipeline, validMessages, waitUntil } from "./support/pipeline.ts";
 
 const FHIR_JSON = "application/fhir+json; fhirVersion=4.0";
 
@@ -17,6 +17,7 @@ Deno.test("forward: bodies arrive byte-identical with the record's Content-Type;
     messages.map((m, i) => ({
       key: m.messageId,
       value: m.bytes,
+      partition: i % 3, // every partition gets records, so every one has an offset to commit
       // One record in three carries its own media type, written in another case; one none at all.
       headers:
         (i % 3 === 0
@@ -71,10 +72,12 @@ Deno.test("forward: bodies arrive byte-identical with the record's Content-Type;
 Deno.test("forward: a stopped and restarted eventsink resumes after the last committed record", async () => {
   await using p = await openPipeline(2);
   const messages = await validMessages(20);
+  // Both partitions get records, so both have an offset to commit.
+  const record = (m: Message, i: number) => ({ key: m.messageId, value: m.bytes, partition: i % 2 });
   await produce(
     p.bootstrap,
     p.topic,
-    messages.slice(0, 10).map((m) => ({ key: m.messageId, value: m.bytes })),
+    messages.slice(0, 10).map(record),
   );
 
   const first = await spawnEventsink(p);
@@ -89,7 +92,7 @@ Deno.test("forward: a stopped and restarted eventsink resumes after the last com
   const committed = await committedOffsets(p.bootstrap, p.group, p.topic);
   assert.deepEqual(committed, await endOffsets(p.bootstrap, p.topic), "everything delivered was committed");
 
-  await produce(p.bootstrap, p.topic, messages.slice(10).map((m) => ({ key: m.messageId, value: m.bytes })));
+  await produce(p.bootstrap, p.topic, messages.slice(10).map(record));
   const requestsBefore = p.store.requests().length;
   const second = await spawnEventsink(p);
   try {
