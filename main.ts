@@ -2,7 +2,7 @@ import { describeConfig, parseCommand } from "./src/config.ts";
 import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
 import { createKafkaClient } from "./src/kafka.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, stderrIsJournal } from "./src/log.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
 import { VERSION } from "./src/version.ts";
@@ -22,7 +22,8 @@ async function main(): Promise<number> {
       return 2;
   }
   const config = command.config;
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const journal = stderrIsJournal(Deno.env.get("JOURNAL_STREAM"));
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, journal });
   // A replay runs in a group of its own, so the service's committed offsets stay as they are.
   const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
   log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
