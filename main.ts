@@ -5,7 +5,7 @@ import { createKafkaClient } from "./src/kafka.ts";
 import { createLogger, stderrIsJournal } from "./src/log.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
-import { VERSION } from "./src/version.ts";
+import { VERSION, VERSIONS, versionText } from "./src/version.ts";
 
 /** Wiring: config → parts → run → exit code. The only place that exits. */
 async function main(): Promise<number> {
@@ -15,7 +15,7 @@ async function main(): Promise<number> {
       console.log(command.text);
       return 0;
     case "version":
-      console.log(`eventsink ${VERSION}`);
+      console.log(versionText(VERSIONS));
       return 0;
     case "usage-error":
       console.error(`eventsink: ${command.message}\nRun 'eventsink --help' for the options.`);

@@ -388,7 +388,7 @@ export function helpText(): string {
     lines.push(`      env: ${option.env.join(", ")}${fallback}`);
   }
   lines.push("  -h, --help      Show this help and exit.");
-  lines.push("  -V, --version   Show the version and exit.");
+  lines.push("  -V, --version   Show the versions of eventsink, Deno, V8, TypeScript and KafkaJS, and exit.");
   lines.push("");
   lines.push("Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error.");
   return lines.join("\n");
