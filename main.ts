@@ -1,8 +1,10 @@
+import { createAttemptLog } from "./src/attempts.ts";
 import { describeConfig, parseCommand } from "./src/config.ts";
 import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
 import { createKafkaClient } from "./src/kafka.ts";
 import { createLogger, stderrIsJournal } from "./src/log.ts";
+import { type Operations, startOperations } from "./src/operations.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
 import { VERSION, VERSIONS, versionText } from "./src/version.ts";
@@ -42,7 +44,16 @@ async function main(): Promise<number> {
       ),
     }
     : { policy: config.rejected.policy };
-  const sink = createSink(config, { source: kafka, settle: createForwarder(config, log), onRejected, log });
+  const attempts = createAttemptLog(Date.now);
+  const settle = createForwarder(config, log, attempts.observe);
+  const sink = createSink(config, { source: kafka, settle, onRejected, log });
+  let operations: Operations;
+  try {
+    operations = startOperations(config, { sink, source: kafka, attempts, log });
+  } catch (error) {
+    log.error(`Cannot start: ${(error as Error).message}`);
+    return 1;
+  }
   let signals = 0;
   const onSignal = (name: Deno.Signal) => () => {
     if (++signals > 1) {
@@ -60,6 +71,8 @@ async function main(): Promise<number> {
   } catch (error) {
     log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
+  } finally {
+    await operations.close();
   }
 }
 

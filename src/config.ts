@@ -19,6 +19,18 @@ export interface RetryPolicy {
   giveUpMs: number | undefined;
 }
 
+/** Where the HTTP endpoint listens (see --http-listen). */
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+}
+
+/** `host:port`, with an IPv6 address in brackets. */
+export function formatAddress(address: ListenAddress): string {
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
+}
+
 /** Everything eventsink needs to run, validated. */
 export interface Config {
   brokers: string[];
@@ -35,6 +47,8 @@ export interface Config {
   shutdownGraceMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** Where /healthz, /readyz and /metrics are served; undefined: not at all. */
+  httpListen: ListenAddress | undefined;
 }
 
 /** The outcome of reading the command line and environment. */
@@ -168,6 +182,14 @@ const OPTIONS = [
     default: "text",
     value: LOG_FORMATS.join("|"),
     help: "Log lines as text or as JSON objects, on stderr.",
+  },
+  {
+    flag: "http-listen",
+    env: ["EVENTSINK_HTTP_LISTEN"],
+    default: "127.0.0.1:8095",
+    value: "host:port|off",
+    help: "Address of the HTTP endpoint serving /healthz, /readyz and /metrics (also as /actuator/live, " +
+      "/actuator/ready, /actuator/metrics); port 0 picks a free one; off: no endpoint.",
   },
 ] as const satisfies readonly OptionSpec[];
 
@@ -304,6 +326,7 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     shutdownGraceMs: duration("shutdown-grace", 0),
     logLevel: oneOf("log-level", LOG_LEVELS),
     logFormat: oneOf("log-format", LOG_FORMATS),
+    httpListen: parseListen(text("http-listen"), errors),
   };
   return errors.length === 0 ? config : undefined;
 }
@@ -343,6 +366,17 @@ function parseBrokers(text: string, errors: string[]): string[] {
     }
   }
   return brokers;
+}
+
+function parseListen(text: string, errors: string[]): ListenAddress | undefined {
+  if (text === "off") return undefined;
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    errors.push(`--http-listen must be host:port (e.g. 127.0.0.1:8095, [::1]:8095) or off; got "${text}"`);
+    return undefined;
+  }
+  return { hostname: match[1]!.replace(/^\[(.*)\]$/, "$1"), port };
 }
 
 function parseEventStoreUrl(text: string, errors: string[]): string {
@@ -411,5 +445,6 @@ export function describeConfig(config: Config): Record<string, unknown> {
     requestTimeout: formatDuration(config.requestTimeoutMs),
     maxInFlight: config.maxInFlight,
     shutdownGrace: formatDuration(config.shutdownGraceMs),
+    httpListen: config.httpListen === undefined ? "off" : formatAddress(config.httpListen),
   };
 }

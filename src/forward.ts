@@ -1,10 +1,9 @@
 import type { Config } from "./config.ts";
 import { post } from "./delivery.ts";
 import type { Logger } from "./log.ts";
-import type { Outcome } from "./outcome.ts";
 import { recordFields, type SourceRecord } from "./record.ts";
 import { buildRequest } from "./request.ts";
-import { alarmThrottle, type Settled, settleRecord } from "./settle.ts";
+import { alarmThrottle, type AttemptObserver, type Settled, settleRecord } from "./settle.ts";
 import { sleep } from "./sleep.ts";
 
 /** A configuration fault is logged at most this often while it lasts. */
@@ -14,7 +13,7 @@ const ALARM_INTERVAL_MS = 60_000;
  * Settles records against the EventStore: a record that can never be a valid request is rejected
  * locally, without a POST; every other one is posted until delivered or rejected.
  */
-export function createForwarder(config: Config, log: Logger, observe?: (outcome: Outcome) => void) {
+export function createForwarder(config: Config, log: Logger, observe?: AttemptObserver) {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
     const request = buildRequest(record, config.eventstoreUrl);

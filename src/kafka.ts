@@ -68,6 +68,10 @@ export interface KafkaClient {
   publish(topic: string, record: OutgoingRecord): Promise<void>;
   /** Leaves the group and closes connections. */
   stop(): Promise<void>;
+  /** The log-end offset of each partition of `topic`: the next offset a producer writes. */
+  logEndOffsets(topic: string): Promise<Map<number, number>>;
+  /** When the consumer last fetched, heartbeated, (re)joined or crashed (ms since the epoch): liveness. */
+  lastActivity(): number | undefined;
 }
 
 /** Connection and group settings for the source. */
@@ -123,6 +127,11 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
     allowAutoTopicCreation: false,
   });
   let producerConnected: Promise<void> | undefined;
+  let lastActivity: number | undefined;
+  const touch = () => (lastActivity = Date.now());
+  // KafkaJS fetches every maxWaitTimeInMs even with every partition paused, so silence means a stuck loop.
+  const { FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH } = consumer.events;
+  for (const event of [FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH]) consumer.on(event, touch);
 
   return {
     async start(handlers) {
@@ -190,6 +199,11 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
       if (producerConnected) await producer.disconnect();
       await admin.disconnect();
     },
+    async logEndOffsets(topic) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+    },
+    lastActivity: () => lastActivity,
   };
 }
 

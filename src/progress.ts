@@ -1,0 +1,29 @@
+import type { PartitionStatus } from "./sink.ts";
+
+/** Where an assigned partition stands, with its lag. */
+export interface PartitionProgress {
+  partition: number;
+  committed: number | undefined;
+  /** The log-end offset: the newer of the latest batch's and the latest poll's. */
+  logEnd: number | undefined;
+  /**
+   * Records from the first one not yet accounted for (else the committed offset) to the log end; Kafka's
+   * own lag, from the committed offset, trails it by the records accounted for since the last commit.
+   */
+  lag: number | undefined;
+  inFlight: number;
+}
+
+/** Adds the log end and the lag to a partition's status; `polledEnd` comes from asking the broker. */
+export function partitionProgress(status: PartitionStatus, polledEnd: number | undefined): PartitionProgress {
+  const ends = [status.highWatermark, polledEnd].filter((o) => o !== undefined);
+  const logEnd = ends.length === 0 ? undefined : Math.max(...ends);
+  const position = status.next ?? status.committed;
+  return {
+    partition: status.partition,
+    committed: status.committed,
+    logEnd,
+    lag: logEnd === undefined || position === undefined ? undefined : Math.max(0, logEnd - position),
+    inFlight: status.inFlight,
+  };
+}
