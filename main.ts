@@ -49,7 +49,13 @@ async function main(): Promise<number> {
   const sink = createSink(config, { source: kafka, settle, onRejected, log });
   let operations: Operations;
   try {
-    operations = startOperations(config, { sink, source: kafka, attempts, log });
+    operations = await startOperations(config, {
+      sink,
+      source: kafka,
+      attempts,
+      log,
+      env: (name) => Deno.env.get(name),
+    });
   } catch (error) {
     log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
@@ -62,6 +68,7 @@ async function main(): Promise<number> {
     }
     log.info(`${name} received: finishing deliveries in flight, then stopping`);
     sink.stop();
+    void operations.stopping();
   };
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));

@@ -4,17 +4,19 @@ import { liveness, readiness, type Verdict } from "./health.ts";
 import type { KafkaClient } from "./kafka.ts";
 import type { Logger } from "./log.ts";
 import { metricFamilies } from "./metrics.ts";
-import { type PartitionProgress, partitionProgress } from "./progress.ts";
-import type { Sink } from "./sink.ts";
+import { type PartitionProgress, partitionProgress, statusLine } from "./progress.ts";
+import type { Sink, SinkPhase } from "./sink.ts";
 import type { Versions } from "./version.ts";
 
 /** How often the log-end offsets are asked for, so that lag grows while a partition waits (paused). */
 export const LOG_END_POLL_MS = 5_000;
 
-/** One view of a running eventsink for /healthz, /readyz and /metrics. */
+/** One view of a running eventsink for /healthz, /readyz, /metrics and systemd's STATUS= line. */
 export interface Monitor {
+  phase(): SinkPhase;
   liveness(): Verdict;
   readiness(): Verdict;
+  statusLine(): string;
   /** The Prometheus text of /metrics. */
   metrics(): string;
   /** Stops asking for log-end offsets. */
@@ -61,8 +63,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     });
   };
   return {
+    phase: () => sink.status().phase,
     liveness: () => liveness({ phase: sink.status().phase, lastActivity: source.lastActivity() }, now()),
     readiness: ready,
+    statusLine: () => statusLine({ topic, status: sink.status(), partitions: progress(), ready: ready() }),
     metrics: () =>
       renderExposition(metricFamilies({
         topic,

@@ -1,4 +1,5 @@
-import type { PartitionStatus } from "./sink.ts";
+import type { PartitionStatus, SinkStatus } from "./sink.ts";
+import type { Verdict } from "./health.ts";
 
 /** Where an assigned partition stands, with its lag. */
 export interface PartitionProgress {
@@ -26,4 +27,19 @@ export function partitionProgress(status: PartitionStatus, polledEnd: number | u
     lag: logEnd === undefined || position === undefined ? undefined : Math.max(0, logEnd - position),
     inFlight: status.inFlight,
   };
+}
+
+/** The one-line state systemd shows (`systemctl status`, sd_notify STATUS=). */
+export function statusLine(
+  view: { topic: string; status: SinkStatus; partitions: PartitionProgress[]; ready: Verdict },
+): string {
+  const { counts, phase } = view.status;
+  if (phase === "starting") return "Starting: connecting to Kafka and joining the consumer group";
+  const lags = view.partitions.map((p) => p.lag).filter((lag) => lag !== undefined);
+  const lag = lags.length === 0 ? "unknown" : String(lags.reduce((a, b) => a + b, 0));
+  const tally =
+    `${counts.delivered} delivered, ${counts.deadLettered} dead-lettered, ${counts.skipped} skipped`;
+  if (phase !== "consuming") return `Stopping: finishing deliveries in flight; ${tally}`;
+  const state = view.ready.ok ? "" : `; not ready: ${view.ready.reason}`;
+  return `Consuming ${view.topic} (${view.partitions.length} partitions): ${tally}; lag ${lag}${state}`;
 }

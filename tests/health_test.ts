@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { createAttemptLog, SUCCESS_WINDOW_MS } from "../src/attempts.ts";
 import { liveness, readiness, storeProblem, WEDGED_AFTER_MS } from "../src/health.ts";
-import { partitionProgress } from "../src/progress.ts";
+import { partitionProgress, statusLine } from "../src/progress.ts";
+import type { SinkStatus } from "../src/sink.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const unavailable = { kind: "retry", status: 503, reason: "EventStore answered 503: down" } as const;
@@ -95,4 +96,29 @@ Deno.test("progress: lag from the first unaccounted record, else the commit, to 
   assert.equal(partitionProgress({ ...status, next: undefined }, 15).lag, 10, "nothing taken: the commit");
   assert.equal(partitionProgress({ ...status, next: undefined, committed: undefined }, 15).lag, undefined);
   assert.equal(partitionProgress({ ...status, highWatermark: undefined }, undefined).lag, undefined);
+});
+
+Deno.test("progress: the STATUS= line", () => {
+  const counts = { consumed: 9, delivered: 5, deadLettered: 1, skipped: 2, unfinished: 1, retries: 4 };
+  const status = (phase: SinkStatus["phase"]): SinkStatus => ({ phase, counts, partitions: [] });
+  const partitions = [
+    { partition: 0, committed: 1, logEnd: 5, lag: 4, inFlight: 1 },
+    { partition: 1, committed: 3, logEnd: 3, lag: 0, inFlight: 0 },
+  ];
+  const ready = { ok: true, reason: "consuming" };
+  const line = (phase: SinkStatus["phase"], r = ready) =>
+    statusLine({ topic: "fhir", status: status(phase), partitions, ready: r });
+  assert.equal(line("starting"), "Starting: connecting to Kafka and joining the consumer group");
+  assert.equal(
+    line("consuming"),
+    "Consuming fhir (2 partitions): 5 delivered, 1 dead-lettered, 2 skipped; lag 4",
+  );
+  assert.equal(
+    line("consuming", { ok: false, reason: "EventStore failing" }),
+    "Consuming fhir (2 partitions): 5 delivered, 1 dead-lettered, 2 skipped; lag 4; not ready: EventStore failing",
+  );
+  assert.equal(
+    line("stopping"),
+    "Stopping: finishing deliveries in flight; 5 delivered, 1 dead-lettered, 2 skipped",
+  );
 });

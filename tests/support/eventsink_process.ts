@@ -11,6 +11,7 @@ export type LogLine = { time: string; level: string; msg: string } & Record<stri
 
 /** A running eventsink process. */
 export interface EventsinkProcess {
+  readonly pid: number;
   /** Every log line so far, parsed. */
   readonly lines: LogLine[];
   /** Everything printed so far on stdout and stderr, as text (for checks that nothing leaked). */
@@ -121,6 +122,7 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
   status.then((code) => (exitedCode = code));
 
   const process: EventsinkProcess = {
+    pid: child.pid,
     lines,
     output: () => chunks.join(""),
     waitForLog(match, timeoutMs = 30_000) {
