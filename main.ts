@@ -1,9 +1,11 @@
 import { createAttemptLog } from "./src/attempts.ts";
-import { describeConfig, parseCommand } from "./src/config.ts";
+import { formatReport, runChecks } from "./src/check.ts";
+import { type Config, describeConfig, parseCommand } from "./src/config.ts";
 import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
+import { probeSearch } from "./src/delivery.ts";
 import { createKafkaClient } from "./src/kafka.ts";
-import { createLogger, stderrIsJournal } from "./src/log.ts";
+import { createLogger, type Logger, stderrIsJournal } from "./src/log.ts";
 import { type Operations, startOperations } from "./src/operations.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
@@ -25,6 +27,11 @@ async function main(): Promise<number> {
   }
   const config = command.config;
   const journal = stderrIsJournal(Deno.env.get("JOURNAL_STREAM"));
+  if (command.kind === "check") {
+    // A report for a person: KafkaJS's connection warnings would only repeat what the report says.
+    const level = config.logLevel === "debug" ? "debug" : "error";
+    return await check(config, createLogger({ level, format: config.logFormat, journal }));
+  }
   const log = createLogger({ level: config.logLevel, format: config.logFormat, journal });
   // A replay runs in a group of its own, so the service's committed offsets stay as they are.
   const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
@@ -81,6 +88,21 @@ async function main(): Promise<number> {
   } finally {
     await operations.close();
   }
+}
+
+/** `eventsink check`: both ends, one report on stdout; 0 when every part passed. */
+async function check(config: Config, log: Logger): Promise<number> {
+  const kafka = createKafkaClient(
+    { ...config, deadLetterTopic: config.rejected.deadLetterTopic },
+    log,
+  );
+  const results = await runChecks(config, {
+    kafka: kafka.inspect,
+    probeStore: () => probeSearch(config.eventstoreUrl, { timeoutMs: config.requestTimeoutMs }),
+  });
+  await kafka.stop().catch(() => {});
+  console.log(formatReport(results));
+  return results.every((r) => r.result === "ok") ? 0 : 1;
 }
 
 function compactTime(date: Date): string {

@@ -54,6 +54,8 @@ export interface Config {
 /** The outcome of reading the command line and environment. */
 export type ParsedCommand =
   | { kind: "run"; config: Config }
+  /** `eventsink check`: test both ends with this config, report, exit. */
+  | { kind: "check"; config: Config }
   | { kind: "help"; text: string }
   | { kind: "version" }
   | { kind: "usage-error"; message: string };
@@ -201,10 +203,11 @@ export const ENV_NAMES: readonly string[] = OPTIONS.flatMap((option) => option.e
 
 /** Reads flags (first) and environment variables (second) into a validated Config. Pure. */
 export function parseCommand(args: string[], env: (name: string) => string | undefined): ParsedCommand {
+  const check = args[0] === "check";
   let flags: Record<string, string | boolean | undefined>;
   try {
     flags = parseArgs({
-      args,
+      args: check ? args.slice(1) : args,
       strict: true,
       allowPositionals: false,
       options: {
@@ -244,7 +247,7 @@ export function parseCommand(args: string[], env: (name: string) => string | und
   if (errors.length > 0 || config === undefined) {
     return { kind: "usage-error", message: errors.join("\n") };
   }
-  return { kind: "run", config };
+  return { kind: check ? "check" : "run", config };
 }
 
 function parseBoolean(text: string): boolean | undefined {
@@ -408,7 +411,9 @@ export function helpText(): string {
   const lines = [
     "eventsink — forwards FHIR messages from a Kafka topic to the FHIR EventStore.",
     "",
-    "Usage: eventsink [options]",
+    "Usage: eventsink [options]         forward until stopped (SIGTERM, SIGINT)",
+    "       eventsink check [options]   check both ends with the same options: brokers, topic, consumer",
+    "                                   group and lag, EventStore; exit 0 when all pass, 1 otherwise",
     "",
     "Every option can also be set by the environment variable named below it (a flag wins).",
     "",
@@ -424,7 +429,8 @@ export function helpText(): string {
   lines.push("  -h, --help      Show this help and exit.");
   lines.push("  -V, --version   Show the versions of eventsink, Deno, V8, TypeScript and KafkaJS, and exit.");
   lines.push("");
-  lines.push("Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error.");
+  lines.push("Exit codes: 0 stopped cleanly (check: all passed), 1 runtime failure (check: a check failed),");
+  lines.push("2 usage or configuration error.");
   return lines.join("\n");
 }
 

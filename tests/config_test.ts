@@ -131,3 +131,11 @@ Deno.test("config: --http-listen takes host:port (IPv6 in brackets), port 0, or 
     assert.match(usageError([...URL_FLAG, "--http-listen", bad]), /--http-listen must be host:port/);
   }
 });
+
+Deno.test("config: `check` takes the same options and is its own command", () => {
+  const parsed = parseCommand(["check", ...URL_FLAG, "--topic", "t"], noEnv);
+  assert.equal(parsed.kind, "check");
+  assert.equal((parsed as { config: Config }).config.topic, "t");
+  assert.match(usageError(["check"]), /--eventstore-url is required/);
+  assert.match(usageError([...URL_FLAG, "check"]), /Unexpected argument 'check'/);
+});
