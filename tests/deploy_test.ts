@@ -1,4 +1,4 @@
-/** What deploy/ ships: the systemd unit and the environment file example. */
+/** What deploy/ ships: the systemd unit, the environment file example, the alert rules. */
 import assert from "node:assert/strict";
 import { ENV_NAMES } from "../src/config.ts";
 
@@ -25,10 +25,12 @@ Deno.test("deploy: the unit passes systemd-analyze verify", async () => {
   }
 });
 
-Deno.test("deploy: the environment file example names every variable eventsink reads", async () => {
+Deno.test("deploy: the environment file example (and the README) names every variable eventsink reads", async () => {
   const example = await Deno.readTextFile(`${ROOT}deploy/eventsink.env`);
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
   for (const name of ENV_NAMES) {
     assert.match(example, new RegExp(`\\b${name}\\b`), `${name} missing from the example`);
+    assert.ok(readme.includes(`\`${name}\``), `${name} missing from README's configuration table`);
   }
   const assignments = example.split("\n").filter((l) => /^#?[A-Z_]+=/.test(l));
   for (const line of assignments) {
@@ -39,4 +41,16 @@ Deno.test("deploy: the environment file example names every variable eventsink r
   assert.deepEqual(assignments.filter((l) => !l.startsWith("#")), [
     "EVENTSINK_EVENTSTORE_URL=https://eventstore.example.org",
   ]);
+});
+
+Deno.test("deploy: the alert rules pass promtool, and the README shows them as they are", async () => {
+  const { code, said } = await run("promtool", ["check", "rules", `${ROOT}deploy/eventsink-alerts.yml`]);
+  assert.equal(code, 0, said);
+  assert.match(said, /SUCCESS: 4 rules found/);
+  const rules = await Deno.readTextFile(`${ROOT}deploy/eventsink-alerts.yml`);
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  assert.ok(
+    readme.includes("```yaml\n" + rules + "```"),
+    "README's copy differs from deploy/eventsink-alerts.yml",
+  );
 });
