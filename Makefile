@@ -13,7 +13,12 @@ DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | 
 PERMISSIONS := $(shell grep -v '^\#' eventsink.permissions)
 ARGS ?=
 
-.PHONY: help toolchain test check fmt demo eventstore run build bench clean
+# The binary is compiled from a staging copy of the source whose src/build_stamp.ts holds what
+# `git describe` says, so that `eventsink --version` names what it was built from (no tracked file changes).
+STAGE ?= dist/stage
+GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
+
+.PHONY: help toolchain test check fmt demo eventstore run stage build bench clean
 
 help:
 	@echo "make demo        start a local broker and EventStore stand-in, forward the example messages, show the result"
@@ -49,12 +54,19 @@ eventstore: toolchain
 run: toolchain
 	$(DENO) run --frozen $(PERMISSIONS) main.ts $(ARGS)
 
+stage:
+	@rm -rf $(STAGE) && mkdir -p $(STAGE)
+	@cp -R main.ts deno.json deno.lock src $(STAGE)/
+	@printf '/** Written by make stage: `git describe` at build time. */\nexport const BUILD_DESCRIBE: string | undefined = %s;\n' \
+	  '$(if $(GIT_DESCRIBE),"$(GIT_DESCRIBE)",undefined)' >$(STAGE)/src/build_stamp.ts
+
 # deno compile downloads its runtime (denort) unless DENORT_BIN names one; offline, say so plainly.
-build: toolchain
+build: toolchain stage
 	@mkdir -p dist
 	@if [ -n "$$DENORT_BIN" ] && [ ! -f "$$DENORT_BIN" ]; then \
 	  echo "make build: DENORT_BIN=$$DENORT_BIN does not exist" >&2; exit 1; fi
-	@if $(DENO) compile --frozen $(PERMISSIONS) --output dist/eventsink main.ts >dist/compile.log 2>&1; then \
+	@if $(DENO) compile --frozen --config $(STAGE)/deno.json $(PERMISSIONS) --output dist/eventsink \
+	    $(STAGE)/main.ts >dist/compile.log 2>&1; then \
 	  echo "built dist/eventsink"; \
 	else \
 	  cat dist/compile.log >&2; \

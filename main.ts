@@ -1,15 +1,19 @@
-import { createTokenSource, type TokenSource } from "./src/auth.ts";
-import { describeConfig, parseCommand } from "./src/config.ts";
+import { createAttemptLog } from "./src/attempts.ts";
+import { authorized, createTokenSource, type TokenSource } from "./src/auth.ts";
+import { formatReport, runChecks } from "./src/check.ts";
+import { type Config, describeConfig, parseCommand } from "./src/config.ts";
 import { type Credentials, CredentialsError, loadCredentials } from "./src/credentials.ts";
 import { createEventStoreClient } from "./src/delivery.ts";
 import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
-import { createKafkaClient } from "./src/kafka.ts";
-import { createLogger, type Logger } from "./src/log.ts";
+import { probeSearch } from "./src/delivery.ts";
+import { createKafkaClient, type KafkaClient } from "./src/kafka.ts";
+import { createLogger, type Logger, stderrIsJournal } from "./src/log.ts";
+import { type Operations, startOperations } from "./src/operations.ts";
 import { createRedactor } from "./src/secrets.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
-import { VERSION } from "./src/version.ts";
+import { VERSION, VERSIONS, versionText } from "./src/version.ts";
 
 /** Wiring: config → parts → run → exit code. The only place that exits. */
 async function main(): Promise<number> {
@@ -19,7 +23,7 @@ async function main(): Promise<number> {
       console.log(command.text);
       return 0;
     case "version":
-      console.log(`eventsink ${VERSION}`);
+      console.log(versionText(VERSIONS));
       return 0;
     case "usage-error":
       console.error(`eventsink: ${command.message}\nRun 'eventsink --help' for the options.`);
@@ -27,10 +31,16 @@ async function main(): Promise<number> {
   }
   const config = command.config;
   const redactor = createRedactor();
-  const log = createLogger({ level: config.logLevel, format: config.logFormat, redact: redactor.apply });
+  const journal = stderrIsJournal(Deno.env.get("JOURNAL_STREAM"));
+  // `check` writes a report for a person: KafkaJS's connection warnings would only repeat what it says.
+  const quiet = command.kind === "check" && config.logLevel !== "debug";
+  const level = quiet ? "error" : config.logLevel;
+  const log = createLogger({ level, format: config.logFormat, journal, redact: redactor.apply });
   // A replay runs in a group of its own, so the service's committed offsets stay as they are.
   const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
-  log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
+  if (command.kind !== "check") {
+    log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
+  }
 
   let credentials: Credentials;
   try {
@@ -44,17 +54,12 @@ async function main(): Promise<number> {
     log.error(`Cannot start: ${error.message}`);
     return 2;
   }
-  // Every file eventsink reads has been read: from here on, nothing in this process can read a file.
-  Deno.permissions.revokeSync({ name: "read" });
-
   const client = createEventStoreClient(credentials.eventstoreTls, config);
   const tokens = createTokenSource(credentials.eventstoreAuth, {
     timeoutMs: config.requestTimeoutMs,
     client,
     onToken: redactor.addRotating,
   });
-  if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
-
   const kafka = createKafkaClient({
     ...config,
     group,
@@ -62,6 +67,8 @@ async function main(): Promise<number> {
     tls: credentials.kafkaTls,
     sasl: credentials.kafkaSasl,
   }, log);
+  if (command.kind === "check") return await check(config, { kafka, client, tokens });
+  if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
   const onRejected: RejectedHandling = config.rejected.policy === "dead-letter"
     ? {
       policy: "dead-letter",
@@ -72,12 +79,25 @@ async function main(): Promise<number> {
       ),
     }
     : { policy: config.rejected.policy };
-  const sink = createSink(config, {
-    source: kafka,
-    settle: createForwarder(config, log, { tokens, client }),
-    onRejected,
-    log,
-  });
+  const attempts = createAttemptLog(Date.now);
+  const settle = createForwarder(config, log, { tokens, client, observe: attempts.observe });
+  const sink = createSink(config, { source: kafka, settle, onRejected, log });
+  let operations: Operations;
+  try {
+    operations = await startOperations(config, {
+      sink,
+      source: kafka,
+      attempts,
+      log,
+      env: (name) => Deno.env.get(name),
+    });
+  } catch (error) {
+    log.error(`Cannot start: ${(error as Error).message}`);
+    return 1;
+  }
+  // Every file eventsink reads has been read (and the sd_notify socket bound): from here on, before it
+  // consumes anything, nothing in this process can read a file.
+  Deno.permissions.revokeSync({ name: "read" });
   let signals = 0;
   const onSignal = (name: Deno.Signal) => () => {
     if (++signals > 1) {
@@ -86,6 +106,7 @@ async function main(): Promise<number> {
     }
     log.info(`${name} received: finishing deliveries in flight, then stopping`);
     sink.stop();
+    void operations.stopping();
   };
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
@@ -95,6 +116,8 @@ async function main(): Promise<number> {
   } catch (error) {
     log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
+  } finally {
+    await operations.close();
   }
 }
 
@@ -114,6 +137,24 @@ async function firstToken(tokens: TokenSource, log: Logger): Promise<boolean> {
     log.info("Got an EventStore token");
   }
   return true;
+}
+
+/** `eventsink check`: both ends, one report on stdout; 0 when every part passed. */
+async function check(
+  config: Config,
+  ends: { kafka: KafkaClient; client: Deno.HttpClient; tokens: TokenSource | undefined },
+): Promise<number> {
+  const probe = () =>
+    authorized(ends.tokens, (auth) =>
+      probeSearch(config.eventstoreUrl, {
+        timeoutMs: config.requestTimeoutMs,
+        client: ends.client,
+        headers: { ...config.eventstoreHeaders, ...auth },
+      }), AbortSignal.timeout(config.requestTimeoutMs));
+  const results = await runChecks(config, { kafka: ends.kafka.inspect, probeStore: probe });
+  await ends.kafka.stop().catch(() => {});
+  console.log(formatReport(results));
+  return results.every((r) => r.result === "ok") ? 0 : 1;
 }
 
 function compactTime(date: Date): string {

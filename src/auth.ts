@@ -50,6 +50,16 @@ export async function sendWithToken(
   return second.kind === "token" ? await send(second.value) : second;
 }
 
+/** Sends with the bearer token when there is a token source (one renewal on a 401), else as it is. */
+export function authorized(
+  tokens: TokenSource | undefined,
+  send: (headers: Record<string, string>) => Promise<Outcome>,
+  signal: AbortSignal,
+): Promise<Outcome> {
+  if (tokens === undefined) return send({});
+  return sendWithToken(tokens, (token) => send({ authorization: `Bearer ${token}` }), signal);
+}
+
 /** A token as the token endpoint issued it. */
 export interface IssuedToken {
   value: string;

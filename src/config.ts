@@ -61,6 +61,18 @@ export interface KafkaSasl {
   password: SecretSource;
 }
 
+/** Where the HTTP endpoint listens (see --http-listen). */
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+}
+
+/** `host:port`, with an IPv6 address in brackets. */
+export function formatAddress(address: ListenAddress): string {
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
+}
+
 /** Everything eventsink needs to run, validated. */
 export interface Config {
   brokers: string[];
@@ -88,11 +100,15 @@ export interface Config {
   /** TLS to Kafka; undefined for plaintext. */
   kafkaTls: TlsFiles | undefined;
   kafkaSasl: KafkaSasl | undefined;
+  /** Where /healthz, /readyz and /metrics are served; undefined: not at all. */
+  httpListen: ListenAddress | undefined;
 }
 
 /** The outcome of reading the command line and environment. */
 export type ParsedCommand =
   | { kind: "run"; config: Config }
+  /** `eventsink check`: test both ends with this config, report, exit. */
+  | { kind: "check"; config: Config }
   | { kind: "help"; text: string }
   | { kind: "version" }
   | { kind: "usage-error"; message: string };
@@ -378,6 +394,14 @@ const OPTIONS = [
     secret: SECRETS.kafkaSaslPassword,
     help: "File holding the SASL password.",
   },
+  {
+    flag: "http-listen",
+    env: ["EVENTSINK_HTTP_LISTEN"],
+    default: "127.0.0.1:8095",
+    value: "host:port|off",
+    help: "Address of the HTTP endpoint serving /healthz, /readyz and /metrics (also as /actuator/live, " +
+      "/actuator/ready, /actuator/metrics); port 0 picks a free one; off: no endpoint.",
+  },
 ] as const satisfies readonly OptionSpec[];
 
 type OptionName = (typeof OPTIONS)[number]["flag"];
@@ -392,10 +416,11 @@ export const ENV_NAMES: readonly string[] = [
 
 /** Reads flags (first) and environment variables (second) into a validated Config. Pure. */
 export function parseCommand(args: string[], env: (name: string) => string | undefined): ParsedCommand {
+  const check = args[0] === "check";
   let flags: Record<string, string | boolean | undefined>;
   try {
     flags = parseArgs({
-      args,
+      args: check ? args.slice(1) : args,
       strict: true,
       allowPositionals: false,
       options: {
@@ -435,7 +460,7 @@ export function parseCommand(args: string[], env: (name: string) => string | und
   if (errors.length > 0 || config === undefined) {
     return { kind: "usage-error", message: errors.join("\n") };
   }
-  return { kind: "run", config };
+  return { kind: check ? "check" : "run", config };
 }
 
 /** A secret tried as a flag (`--oauth-client-secret …`) gets told where secrets go instead. */
@@ -538,6 +563,7 @@ function buildConfig(
     eventstoreTls: tlsFiles("eventstore", optional, errors),
     kafkaTls: undefined,
     kafkaSasl: kafkaSasl(optional, env, errors),
+    httpListen: parseListen(text("http-listen"), errors),
   };
   if (raw["kafka-tls"] === true) {
     config.kafkaTls = tlsFiles("kafka", optional, errors);
@@ -747,6 +773,17 @@ function parseBrokers(text: string, errors: string[]): string[] {
   return brokers;
 }
 
+function parseListen(text: string, errors: string[]): ListenAddress | undefined {
+  if (text === "off") return undefined;
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    errors.push(`--http-listen must be host:port (e.g. 127.0.0.1:8095, [::1]:8095) or off; got "${text}"`);
+    return undefined;
+  }
+  return { hostname: match[1]!.replace(/^\[(.*)\]$/, "$1"), port };
+}
+
 function parseEventStoreUrl(text: string, errors: string[]): string {
   if (text === "") {
     errors.push("--eventstore-url is required (or EVENTSINK_EVENTSTORE_URL / HOPS_EVENTSTORE_BASE_URL)");
@@ -776,7 +813,9 @@ export function helpText(): string {
   const lines = [
     "eventsink — forwards FHIR messages from a Kafka topic to the FHIR EventStore.",
     "",
-    "Usage: eventsink [options]",
+    "Usage: eventsink [options]         forward until stopped (SIGTERM, SIGINT)",
+    "       eventsink check [options]   check both ends with the same options: brokers, topic, consumer",
+    "                                   group and lag, EventStore; exit 0 when all pass, 1 otherwise",
     "",
     "Every option can also be set by the environment variable named below it (a flag wins).",
     "",
@@ -796,14 +835,15 @@ export function helpText(): string {
     }
   }
   lines.push("  -h, --help      Show this help and exit.");
-  lines.push("  -V, --version   Show the version and exit.");
+  lines.push("  -V, --version   Show the versions of eventsink, Deno, V8, TypeScript and KafkaJS, and exit.");
   lines.push("");
   lines.push(
     "Secrets are never taken as flags. Each comes from a file (its --…-file option), from its environment",
     `variable, or from the systemd credential of its name in $${CREDENTIALS_DIRECTORY}, in that order.`,
     "",
-    "Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error.",
   );
+  lines.push("Exit codes: 0 stopped cleanly (check: all passed), 1 runtime failure (check: a check failed),");
+  lines.push("2 usage or configuration error.");
   return lines.join("\n");
 }
 
@@ -849,5 +889,6 @@ export function describeConfig(config: Config): Record<string, string | number |
     kafkaSaslMechanism: config.kafkaSasl?.mechanism,
     kafkaSaslUsername: config.kafkaSasl?.username,
     kafkaSaslPassword: describeSecretSource(config.kafkaSasl?.password),
+    httpListen: config.httpListen === undefined ? "off" : formatAddress(config.httpListen),
   };
 }

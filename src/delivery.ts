@@ -1,6 +1,8 @@
 import { classifyFetchError, classifyStatus, operationOutcomeDiagnostics, type Outcome } from "./outcome.ts";
 import { parseRetryAfter } from "./backoff.ts";
 import type { TlsMaterial } from "./tls_files.ts";
+import { searchUrl } from "./request.ts";
+import { USER_AGENT } from "./version.ts";
 
 /** A ready-to-send POST (see request.ts). */
 export interface PostRequest {
@@ -57,6 +59,33 @@ export async function post(
     return classifyStatus(response.status, operationOutcomeDiagnostics(answer), retryAfterMs);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
+    const outcome = classifyFetchError(error, options.timeoutMs);
+    if (outcome === undefined) throw error;
+    return outcome;
+  }
+}
+
+/**
+ * Asks the EventStore's search (GET `searchUrl`) and classifies the answer like a delivery's: 2xx counts as
+ * delivered. A 2xx body holds stored messages, which are health data: it is discarded unread.
+ */
+export async function probeSearch(
+  eventstoreUrl: string,
+  options: { timeoutMs: number; client: Deno.HttpClient; headers: Record<string, string> },
+): Promise<Outcome> {
+  try {
+    const response = await fetch(searchUrl(eventstoreUrl), {
+      headers: { ...options.headers, accept: "application/fhir+json", "user-agent": USER_AGENT },
+      signal: AbortSignal.timeout(options.timeoutMs),
+      redirect: "manual",
+      client: options.client,
+    });
+    if (response.status >= 200 && response.status < 300) {
+      await response.body?.cancel();
+      return classifyStatus(response.status, "");
+    }
+    return classifyStatus(response.status, operationOutcomeDiagnostics(await readAnswer(response)));
+  } catch (error) {
     const outcome = classifyFetchError(error, options.timeoutMs);
     if (outcome === undefined) throw error;
     return outcome;

@@ -29,32 +29,37 @@ export async function dispatch<T>(
   const tails = new Map<string, Promise<unknown>>();
   const running: Array<Promise<unknown>> = [];
   let halted = false;
-  try {
-    for (const item of items) {
-      if (halted) break;
+  // An abort while waiting for a slot ends the loop; the items already started still run to their end.
+  let aborted: { reason: unknown } | undefined;
+  for (const item of items) {
+    if (halted) break;
+    try {
       await limiter.acquire(signal);
-      const key = options.ordering === "key" ? options.keyOf(item) : undefined;
-      const before = key === undefined ? undefined : tails.get(key);
-      const run = (async () => {
-        try {
-          await before?.catch(() => {}); // a failed predecessor halts the dispatch; it does not block its key
-          if (halted) return;
-          if (!(await work(item))) halted = true;
-        } catch (error) {
-          halted = true;
-          throw error;
-        } finally {
-          limiter.release();
-        }
-      })();
-      if (key !== undefined) tails.set(key, run);
-      running.push(run);
-      // Strict partition order: the next item starts only after this one ended.
-      if (options.ordering === "partition") await run.catch(() => {});
+    } catch (reason) {
+      aborted = { reason };
+      break;
     }
-  } finally {
-    const results = await Promise.allSettled(running);
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failure) throw failure.reason;
+    const key = options.ordering === "key" ? options.keyOf(item) : undefined;
+    const before = key === undefined ? undefined : tails.get(key);
+    const run = (async () => {
+      try {
+        await before?.catch(() => {}); // a failed predecessor halts the dispatch; it does not block its key
+        if (halted) return;
+        if (!(await work(item))) halted = true;
+      } catch (error) {
+        halted = true;
+        throw error;
+      } finally {
+        limiter.release();
+      }
+    })();
+    if (key !== undefined) tails.set(key, run);
+    running.push(run);
+    // Strict partition order: the next item starts only after this one ended.
+    if (options.ordering === "partition") await run.catch(() => {});
   }
+  const results = await Promise.allSettled(running);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) throw failure.reason;
+  if (aborted) throw aborted.reason;
 }

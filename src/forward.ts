@@ -1,11 +1,10 @@
-import { sendWithToken, type TokenSource } from "./auth.ts";
+import { authorized, type TokenSource } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { post, type PostRequest } from "./delivery.ts";
 import type { Logger } from "./log.ts";
-import type { Outcome } from "./outcome.ts";
 import { recordFields, type SourceRecord } from "./record.ts";
 import { buildRequest } from "./request.ts";
-import { alarmThrottle, type Settled, settleRecord } from "./settle.ts";
+import { alarmThrottle, type AttemptObserver, type Settled, settleRecord } from "./settle.ts";
 import { sleep } from "./sleep.ts";
 
 /** A configuration fault is logged at most this often while it lasts. */
@@ -17,8 +16,8 @@ export interface ForwarderDeps {
   tokens?: TokenSource;
   /** For a custom CA or a client certificate, the keep-alive pool and the HTTP version. */
   client?: Deno.HttpClient;
-  /** Hears the outcome of every attempt (for health and metrics). */
-  observe?: (outcome: Outcome) => void;
+  /** Hears the outcome and duration of every attempt (for health and metrics). */
+  observe?: AttemptObserver;
 }
 
 /**
@@ -30,14 +29,9 @@ export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps
   const options = { timeoutMs: config.requestTimeoutMs, client: deps.client };
   const { tokens, observe } = deps;
   const attempt = (request: PostRequest) => (signal: AbortSignal) =>
-    tokens === undefined ? post(request, signal, options) : sendWithToken(
+    authorized(
       tokens,
-      (token) =>
-        post(
-          { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } },
-          signal,
-          options,
-        ),
+      (auth) => post({ ...request, headers: { ...request.headers, ...auth } }, signal, options),
       signal,
     );
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {

@@ -73,6 +73,40 @@ export interface KafkaClient {
   publish(topic: string, record: OutgoingRecord): Promise<void>;
   /** Leaves the group and closes connections. */
   stop(): Promise<void>;
+  /** The log-end offset of each partition of `topic`: the next offset a producer writes. */
+  logEndOffsets(topic: string): Promise<Map<number, number>>;
+  /** When the consumer last fetched, heartbeated, (re)joined or crashed (ms since the epoch): liveness. */
+  lastActivity(): number | undefined;
+  /** Reads the cluster, topics and groups, for `eventsink check`. */
+  inspect: KafkaInspector;
+}
+
+/** A partition of a topic as `eventsink check` reports it. */
+export interface PartitionInfo {
+  partition: number;
+  leader: number;
+  /** The oldest offset still kept. */
+  earliest: number;
+  /** The log-end offset. */
+  end: number;
+}
+
+/** A consumer group's state and its committed offsets for one topic. */
+export interface GroupInfo {
+  /** Kafka's group state: Stable, Empty, PreparingRebalance, Dead (unknown group) … */
+  state: string;
+  members: number;
+  /** Committed offset by partition; partitions without one are left out. */
+  committed: Map<number, number>;
+}
+
+/** Read-only questions to the cluster; each rejects with the reason when it cannot be answered. */
+export interface KafkaInspector {
+  /** Connects; the cluster id and the brokers it names (`host:port`). */
+  cluster(): Promise<{ clusterId: string; brokers: string[] }>;
+  /** The topic's partitions, or undefined when there is no such topic. */
+  topic(name: string): Promise<PartitionInfo[] | undefined>;
+  group(groupId: string, topic: string): Promise<GroupInfo>;
 }
 
 /** Connection and group settings for the source. */
@@ -132,6 +166,11 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
   // once, and only acknowledged when safe.
   let producer: Producer | undefined;
   let producerConnected: Promise<void> | undefined;
+  let lastActivity: number | undefined;
+  const touch = () => (lastActivity = Date.now());
+  // KafkaJS fetches every maxWaitTimeInMs even with every partition paused, so silence means a stuck loop.
+  const { FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH } = consumer.events;
+  for (const event of [FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH]) consumer.on(event, touch);
 
   return {
     async start(handlers) {
@@ -207,6 +246,50 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
       await consumer.disconnect();
       if (producerConnected) await producer?.disconnect();
       await admin.disconnect();
+    },
+    async logEndOffsets(topic) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+    },
+    lastActivity: () => lastActivity,
+    inspect: {
+      async cluster() {
+        await admin.connect();
+        const cluster = await admin.describeCluster();
+        return { clusterId: cluster.clusterId, brokers: cluster.brokers.map((b) => `${b.host}:${b.port}`) };
+      },
+      async topic(name) {
+        if (!(await admin.listTopics()).includes(name)) return undefined;
+        const [metadata, offsets] = await Promise.all([
+          admin.fetchTopicMetadata({ topics: [name] }),
+          admin.fetchTopicOffsets(name),
+        ]);
+        const partitions = metadata.topics[0]?.partitions ?? [];
+        return partitions.map((p) => {
+          const o = offsets.find((offset) => offset.partition === p.partitionId);
+          return {
+            partition: p.partitionId,
+            leader: p.leader,
+            earliest: Number(o?.low),
+            end: Number(o?.high),
+          };
+        }).sort((a, b) => a.partition - b.partition);
+      },
+      async group(groupId, topic) {
+        const [described, offsets] = await Promise.all([
+          admin.describeGroups([groupId]),
+          admin.fetchOffsets({ groupId, topics: [topic] }),
+        ]);
+        const group = described.groups[0];
+        const committed = (offsets[0]?.partitions ?? [])
+          .map((p) => [p.partition, Number(p.offset)] as const)
+          .filter(([, offset]) => offset >= 0);
+        return {
+          state: group?.state ?? "Dead",
+          members: group?.members.length ?? 0,
+          committed: new Map(committed),
+        };
+      },
     },
   };
 }

@@ -1,3 +1,5 @@
+import { fstatSync } from "node:fs";
+
 /** Log levels, least severe first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -24,7 +26,15 @@ interface LoggerOptions {
   now?: () => Date;
   /** Masks secrets in the message and every text field (see secrets.ts); none by default. */
   redact?: (text: string) => string;
+  /**
+   * Stderr is the journal: each line starts with its syslog priority (`<3>` … `<7>`), which journald takes
+   * off and keeps as the entry's priority; text lines carry no time, journald records it.
+   */
+  journal?: boolean;
 }
+
+/** syslog priorities (sd-daemon(3)) of our levels: debug 7, info 6, warning 4, error 3. */
+export const JOURNAL_PRIORITIES: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
 
 /** Creates a logger writing text or JSON lines. */
 export function createLogger(options: LoggerOptions, base: LogFields = {}): Logger {
@@ -41,11 +51,10 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
         typeof value === "string" ? redact(value) : value,
       ]),
     );
-    write(
-      options.format === "json"
-        ? JSON.stringify({ time: now().toISOString(), level, msg: message, ...all })
-        : formatText(now(), level, message, all),
-    );
+    const line = options.format === "json"
+      ? JSON.stringify({ time: now().toISOString(), level, msg: message, ...all })
+      : formatText(options.journal ? undefined : now(), level, message, all);
+    write(options.journal ? `<${JOURNAL_PRIORITIES[level]}>${line}` : line);
   };
   return {
     debug: (message, fields) => emit("debug", message, fields),
@@ -56,11 +65,12 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
   };
 }
 
-function formatText(time: Date, level: LogLevel, message: string, fields: LogFields): string {
+function formatText(time: Date | undefined, level: LogLevel, message: string, fields: LogFields): string {
   const pairs = Object.entries(fields)
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${key}=${quoteIfNeeded(String(value))}`);
-  return [time.toISOString(), level.toUpperCase().padEnd(5), message, ...pairs].join(" ");
+  const head = [level.toUpperCase().padEnd(5), message];
+  return [...(time ? [time.toISOString()] : []), ...head, ...pairs].join(" ");
 }
 
 function quoteIfNeeded(value: string): string {
@@ -75,4 +85,14 @@ function writeStderr(line: string): void {
   for (let written = 0; written < bytes.length;) {
     written += Deno.stderr.writeSync(bytes.subarray(written));
   }
+}
+
+/**
+ * Whether stderr is connected to the journal: systemd sets JOURNAL_STREAM to `<device>:<inode>` of the
+ * stream it gives a service, and only a match counts (a child whose stderr was redirected inherits it).
+ */
+export function stderrIsJournal(journalStream: string | undefined): boolean {
+  if (journalStream === undefined) return false;
+  const stat = fstatSync(2);
+  return journalStream === `${stat.dev}:${stat.ino}`;
 }

@@ -18,6 +18,11 @@ export function processMessageUrl(eventstoreUrl: string): string {
   return `${eventstoreUrl}/fhir/4.0/$process-message`;
 }
 
+/** The EventStore search `eventsink check` asks, as the original service's smoke test did. */
+export function searchUrl(eventstoreUrl: string): string {
+  return `${eventstoreUrl}/fhir/4.0/Bundle?_count=1`;
+}
+
 /**
  * Builds the POST for a record: its value byte for byte, its own `Content-Type`, a stable request id, and
  * the configured extra `headers` (which never replace eventsink's own; config.ts refuses those names).

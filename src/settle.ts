@@ -13,6 +13,9 @@ export type Settled =
   | { kind: "rejected"; status: number | undefined; reason: string; attempts: number }
   | { kind: "tombstone" };
 
+/** Hears the outcome of each delivery attempt and how long it took. */
+export type AttemptObserver = (outcome: Outcome, durationMs: number) => void;
+
 /** What settling a record needs; all I/O comes in here so that tests can drive time and answers. */
 export interface SettleDeps {
   /** One delivery attempt. */
@@ -25,7 +28,7 @@ export interface SettleDeps {
   /** Decides whether a configuration fault is logged now; shared so that N partitions do not log N times. */
   shouldAlarm: () => boolean;
   /** Hears the outcome of every attempt (for health and metrics). */
-  observe?: (outcome: Outcome) => void;
+  observe?: AttemptObserver;
   random?: () => number;
 }
 
@@ -48,8 +51,9 @@ export async function settleRecord(deps: SettleDeps, signal: AbortSignal): Promi
   // transient ones: a TLS refusal, for one, often shows as a dropped connection on the next attempt.
   let configFault = false;
   for (let attempts = 1;; attempts++) {
+    const startedAt = deps.now();
     const outcome = await deps.attempt(signal);
-    deps.observe?.(outcome);
+    deps.observe?.(outcome, deps.now() - startedAt);
     switch (outcome.kind) {
       case "delivered":
         if (attempts > 1) deps.log.info("Delivered after retries", { attempts, status: outcome.status });

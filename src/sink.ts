@@ -57,8 +57,12 @@ export interface PartitionStatus {
   inFlight: number;
 }
 
+/** Where the sink is in its life: consuming once it joined the group and fetches. */
+export type SinkPhase = "starting" | "consuming" | "stopping" | "stopped";
+
 /** A snapshot for health, metrics and progress reporting. */
 export interface SinkStatus {
+  phase: SinkPhase;
   counts: Counts;
   /** Assigned partitions, in order; empty before the group was joined. */
   partitions: PartitionStatus[];
@@ -131,6 +135,7 @@ export function createSink(
     retries: 0,
   };
   let stopping = false;
+  let phase: SinkPhase = "starting";
   let exitCode: 0 | 1 = 0;
   let assigned: number[] = [];
   let stopRequested: () => void = () => {};
@@ -340,6 +345,7 @@ export function createSink(
   function stop(): void {
     if (stopping) return;
     stopping = true;
+    phase = "stopping";
     stopRequested();
   }
 
@@ -368,18 +374,22 @@ export function createSink(
         await source.start({ onBatch, onAssigned, onCrash, onOffsetOutOfRange });
       } catch (error) {
         stopping = true;
+        phase = "stopped";
         await source.stop().catch(() => {});
         throw error;
       }
+      if (!stopping) phase = "consuming";
       await stopSignal;
       await drain();
       await source.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
       log.info("Stopped", { ...counts });
+      phase = "stopped";
       return { exitCode, counts };
     },
     stop,
     status() {
       return {
+        phase,
         counts: { ...counts },
         partitions: assigned.map((partition) => {
           const term = lanes.get(partition)?.term;

@@ -25,7 +25,7 @@ Deno.test("cli: --help lists every option and exits 0", async () => {
 Deno.test("cli: --version", async () => {
   const { code, output } = await runToEnd(["--version"]);
   assert.equal(code, 0);
-  assert.match(output, /^eventsink \d+\.\d+\.\d+/);
+  assert.match(output, /^eventsink \d+\.\d+\.\d+\S*\ndeno \S+\nv8 \S+\ntypescript \S+\nkafkajs 2\.2\.4\n$/);
 });
 
 Deno.test("cli: usage errors exit 2 with a message that says what to fix", async (t) => {

@@ -270,3 +270,24 @@ Deno.test("config: eventsink.permissions grants every environment variable event
     );
   for (const name of ENV_NAMES) assert.ok(allowed(name), `${name} is not in --allow-env`);
 });
+
+Deno.test("config: --http-listen takes host:port (IPv6 in brackets), port 0, or off", () => {
+  assert.deepEqual(run(URL_FLAG).httpListen, { hostname: "127.0.0.1", port: 8095 });
+  assert.deepEqual(run([...URL_FLAG, "--http-listen", "0.0.0.0:9000"]).httpListen, {
+    hostname: "0.0.0.0",
+    port: 9000,
+  });
+  assert.deepEqual(run([...URL_FLAG, "--http-listen", "[::1]:0"]).httpListen, { hostname: "::1", port: 0 });
+  assert.equal(run(URL_FLAG, { EVENTSINK_HTTP_LISTEN: "off" }).httpListen, undefined);
+  for (const bad of ["8095", "localhost:99999", "::1:8095", "host:"]) {
+    assert.match(usageError([...URL_FLAG, "--http-listen", bad]), /--http-listen must be host:port/);
+  }
+});
+
+Deno.test("config: `check` takes the same options and is its own command", () => {
+  const parsed = parseCommand(["check", ...URL_FLAG, "--topic", "t"], noEnv);
+  assert.equal(parsed.kind, "check");
+  assert.equal((parsed as { config: Config }).config.topic, "t");
+  assert.match(usageError(["check"]), /--eventstore-url is required/);
+  assert.match(usageError([...URL_FLAG, "check"]), /Unexpected argument 'check'/);
+});

@@ -1,8 +1,8 @@
 /**
  * Test runner for `make test` and CI: `deno run -A tests/run.ts [deno test args…]`.
  *
- * Starts one real Kafka broker (version from `KAFKA_VERSION`), runs `deno test --allow-all` against it
- * (default args: `tests/`) with `EVENTSINK_TEST_BOOTSTRAP` and `EVENTSINK_TEST_BROKER_CONTROL` set,
+ * Starts one real Kafka broker (version from `KAFKA_VERSION`), runs `deno test --allow-all --unstable-net`
+ * against it (default args: `tests/`) with `EVENTSINK_TEST_BOOTSTRAP` and `EVENTSINK_TEST_BROKER_CONTROL` set,
  * counts the top-level tests from the run's JUnit report (steps roll up into their test), and ends
  * with the one line `tests: N passed, N failed`. Exits non-zero if any failed or none ran.
  */
@@ -74,7 +74,8 @@ async function runDenoTest(
 ): Promise<Deno.CommandStatus> {
   const testArgs = args.length > 0 ? args : ["tests/"];
   testRun = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", `--junit-path=${junitPath}`, ...testArgs],
+    // --unstable-net: tests play systemd's side of sd_notify with a unix datagram socket.
+    args: ["test", "--allow-all", "--unstable-net", `--junit-path=${junitPath}`, ...testArgs],
     env,
     stdin: "null",
     stdout: "inherit",

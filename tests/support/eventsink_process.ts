@@ -11,6 +11,7 @@ export type LogLine = { time: string; level: string; msg: string } & Record<stri
 
 /** A running eventsink process. */
 export interface EventsinkProcess {
+  readonly pid: number;
   /** Every log line so far, parsed. */
   readonly lines: LogLine[];
   /** Everything printed so far on stdout and stderr, as text (for checks that nothing leaked). */
@@ -87,6 +88,9 @@ export async function spawnEventsink(options: SpawnOptions): Promise<EventsinkPr
     "100ms",
     "--retry-max",
     "1s",
+    // A free port each: processes of parallel runs must not meet on the default one.
+    "--http-listen",
+    "127.0.0.1:0",
     ...(options.args ?? []),
   ];
   return spawnWith(args, options.env ?? {});
@@ -94,7 +98,16 @@ export async function spawnEventsink(options: SpawnOptions): Promise<EventsinkPr
 
 /** Starts `deno run <permissions> main.ts <args>` with nothing else added (for usage tests). */
 export async function spawnRaw(args: string[], env: Record<string, string> = {}): Promise<EventsinkProcess> {
-  return spawnWith(["run", "--frozen", ...(await permissionFlags()), `${ROOT}main.ts`, ...args], env);
+  return spawnWith(
+    ["run", "--frozen", ...(await permissionFlags()), `${ROOT}main.ts`, ...args],
+    { EVENTSINK_HTTP_LISTEN: "127.0.0.1:0", ...env },
+  );
+}
+
+/** The base URL of a process's HTTP endpoint, from its "HTTP endpoint listening" line (JSON logs). */
+export async function endpointUrl(process: EventsinkProcess): Promise<string> {
+  const line = await process.waitForLog((l) => l.msg === "HTTP endpoint listening");
+  return `http://${line.hostname}:${line.port}`;
 }
 
 function spawnWith(args: string[], env: Record<string, string>): EventsinkProcess {
@@ -132,6 +145,7 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
   status.then((code) => (exitedCode = code));
 
   const process: EventsinkProcess = {
+    pid: child.pid,
     lines,
     output: () => chunks.join(""),
     waitForLog(match, timeoutMs = 30_000) {
