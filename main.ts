@@ -1,8 +1,13 @@
 import { describeConfig, parseCommand } from "./src/config.ts";
+import { createDisplay } from "./src/display.ts";
+import { createDryRun, DRY_RUN_REJECTED } from "./src/dry_run.ts";
 import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
 import { createKafkaClient } from "./src/kafka.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, writeStderrText } from "./src/log.ts";
+import { limitRate } from "./src/rate_limit.ts";
+import { createReplay } from "./src/replay.ts";
+import { planRun } from "./src/run_plan.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
 import { VERSION } from "./src/version.ts";
@@ -22,16 +27,43 @@ async function main(): Promise<number> {
       return 2;
   }
   const config = command.config;
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // A replay runs in a group of its own, so the service's committed offsets stay as they are.
-  const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
-  log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
+  const plan = planRun(config, new Date());
+  // https://no-color.org: any non-empty NO_COLOR turns colour off.
+  const colour = (stream: { isTerminal(): boolean }) => stream.isTerminal() && !Deno.env.get("NO_COLOR");
+  const display = createDisplay({
+    terminal: Deno.stderr.isTerminal(),
+    colour: colour(Deno.stderr),
+    quiet: config.replay.quiet || !plan.byHand,
+    intervalMs: config.replay.progressIntervalMs,
+    write: writeStderrText,
+    columns: terminalColumns,
+  });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, write: display.writeLog });
+  log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group: plan.group });
 
   const kafka = createKafkaClient(
-    { ...config, group, deadLetterTopic: config.rejected.deadLetterTopic },
+    { ...config, group: plan.group, deadLetterTopic: config.rejected.deadLetterTopic },
     log,
   );
-  const onRejected: RejectedHandling = config.rejected.policy === "dead-letter"
+  const dryRun = plan.dryRun ? createDryRun(config.eventstoreUrl, log) : undefined;
+  const replay = plan.byHand
+    ? createReplay(plan, {
+      topic: config.topic,
+      serviceGroup: config.group,
+      deadLetterTopic: config.rejected.deadLetterTopic,
+      admin: kafka.offsetAdmin(),
+      display,
+      log,
+      print: (text) => console.log(text),
+      colour: colour(Deno.stdout),
+      now: Date.now,
+      largest: dryRun?.largest,
+    })
+    : undefined;
+  const onRejected: RejectedHandling = dryRun
+    ? DRY_RUN_REJECTED
+    : config.rejected.policy === "dead-letter"
     ? {
       policy: "dead-letter",
       topic: config.rejected.deadLetterTopic,
@@ -41,7 +73,11 @@ async function main(): Promise<number> {
       ),
     }
     : { policy: config.rejected.policy };
-  const sink = createSink(config, { source: kafka, settle: createForwarder(config, log), onRejected, log });
+  const deliver = dryRun?.settle ?? createForwarder(config, log, replay?.observe);
+  const settle = config.maxRate === undefined
+    ? deliver
+    : limitRate(deliver, config.maxRate, { now: Date.now, sleep });
+  const sink = createSink(config, { source: replay?.wrap(kafka) ?? kafka, settle, onRejected, log });
   let signals = 0;
   const onSignal = (name: Deno.Signal) => () => {
     if (++signals > 1) {
@@ -54,6 +90,7 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
   try {
+    if (replay) return await replay.run(sink);
     const { exitCode } = await sink.run();
     return exitCode;
   } catch (error) {
@@ -62,8 +99,13 @@ async function main(): Promise<number> {
   }
 }
 
-function compactTime(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+/** The terminal's width; 80 when stderr is not a terminal. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
 }
 
 Deno.exit(await main());

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { parseFromOffsets, parseTimestamp, type StartSpec } from "./start_position.ts";
 
 /** What to do with a message the EventStore rejects as invalid (DESIGN.md §3). */
 export type RejectedPolicy = "dead-letter" | "skip" | "stop";
@@ -19,6 +20,19 @@ export interface RetryPolicy {
   giveUpMs: number | undefined;
 }
 
+/** A run by hand: where it starts, whether it ends by itself, what it reports (see run_plan.ts). */
+export interface ReplayOptions {
+  /** Where a replay starts (any `--from-*`); undefined: the group's committed offsets, as the service. */
+  from: StartSpec | undefined;
+  untilEnd: boolean;
+  keepGroup: boolean;
+  dryRun: boolean;
+  /** No progress display. */
+  quiet: boolean;
+  /** How often a progress line is logged when stderr is not a terminal. */
+  progressIntervalMs: number;
+}
+
 /** Everything eventsink needs to run, validated. */
 export interface Config {
   brokers: string[];
@@ -35,6 +49,9 @@ export interface Config {
   shutdownGraceMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  replay: ReplayOptions;
+  /** Records per second at most, over all partitions; undefined: no limit. */
+  maxRate: number | undefined;
 }
 
 /** The outcome of reading the command line and environment. */
@@ -94,8 +111,62 @@ const OPTIONS = [
     flag: "from-beginning",
     env: ["EVENTSINK_FROM_BEGINNING"],
     boolean: true,
-    help: "Replay the whole topic in a fresh consumer group named <group>.replay.<time>; the " +
-      "service's group is not touched.",
+    help: "Replay the whole topic, in a consumer group of its own named <group>.replay.<time> (removed at " +
+      "the end unless --keep-group); the service's group is not touched.",
+  },
+  {
+    flag: "from-timestamp",
+    env: ["EVENTSINK_FROM_TIMESTAMP"],
+    value: "time",
+    help: "Replay from the first record of each partition written at or after this ISO 8601 time (e.g. " +
+      "2026-11-28T10:15:00Z; a date alone is midnight UTC), in a group of its own like --from-beginning.",
+  },
+  {
+    flag: "from-offsets",
+    env: ["EVENTSINK_FROM_OFFSETS"],
+    value: "partition=offset,…",
+    help: "Replay the listed partitions from the given offsets (e.g. 0=120,1=55; unlisted partitions are " +
+      "not replayed), in a group of its own like --from-beginning.",
+  },
+  {
+    flag: "until-end",
+    env: ["EVENTSINK_UNTIL_END"],
+    boolean: true,
+    help: "Note each partition's end offset at start, and exit once every record before it is accounted " +
+      "for. Exit code 0 when all were delivered, 3 when some were dead-lettered or skipped.",
+  },
+  {
+    flag: "keep-group",
+    env: ["EVENTSINK_KEEP_GROUP"],
+    boolean: true,
+    help: "Keep a replay's or dry run's own consumer group (and its committed offsets) at the end.",
+  },
+  {
+    flag: "dry-run",
+    env: ["EVENTSINK_DRY_RUN"],
+    boolean: true,
+    help: "Read up to the end (from the service group's offsets, or from --from-*) and check each record " +
+      "locally, reporting what would be sent: no POST, no commit, no dead letter.",
+  },
+  {
+    flag: "max-rate",
+    env: ["EVENTSINK_MAX_RATE"],
+    value: "records/s",
+    help: "Deliver at most this many records per second, over all partitions (e.g. 200), so that a " +
+      "replay does not flood the EventStore. Default: no limit.",
+  },
+  {
+    flag: "quiet",
+    env: ["EVENTSINK_QUIET"],
+    boolean: true,
+    help: "No progress display in a replay or bounded run (the summary is still printed).",
+  },
+  {
+    flag: "progress-interval",
+    env: ["EVENTSINK_PROGRESS_INTERVAL"],
+    default: "10s",
+    value: "duration",
+    help: "In a replay or bounded run whose stderr is not a terminal, log a progress line this often.",
   },
   {
     flag: "dead-letter-topic",
@@ -290,6 +361,13 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 1024) {
     errors.push(`--max-in-flight must be a whole number from 1 to 1024; got "${text("max-in-flight")}"`);
   }
+  const replay = replayOptions(raw, duration("progress-interval", 100), errors);
+  const maxRate = text("max-rate") === "" ? undefined : Number(text("max-rate"));
+  if (maxRate !== undefined && !(maxRate >= 0.1 && maxRate <= 1_000_000)) {
+    errors.push(
+      `--max-rate must be a number of records per second from 0.1 to 1000000; got "${text("max-rate")}"`,
+    );
+  }
   const config: Config = {
     brokers,
     topic,
@@ -304,8 +382,41 @@ function buildConfig(raw: RawValues, errors: string[]): Config | undefined {
     shutdownGraceMs: duration("shutdown-grace", 0),
     logLevel: oneOf("log-level", LOG_LEVELS),
     logFormat: oneOf("log-format", LOG_FORMATS),
+    replay,
+    maxRate,
   };
   return errors.length === 0 ? config : undefined;
+}
+
+function replayOptions(raw: RawValues, progressIntervalMs: number, errors: string[]): ReplayOptions {
+  const value = (name: OptionName) => (typeof raw[name] === "string" ? (raw[name] as string).trim() : "");
+  const flag = (name: OptionName) => raw[name] === true;
+  const timestamp = value("from-timestamp");
+  const offsets = value("from-offsets");
+  const starts = [
+    flag("from-beginning") ? "--from-beginning" : "",
+    timestamp ? "--from-timestamp" : "",
+    offsets ? "--from-offsets" : "",
+  ].filter((name) => name !== "");
+  if (starts.length > 1) errors.push(`${starts.join(" and ")} exclude each other: give one`);
+  let from: StartSpec | undefined;
+  if (flag("from-beginning")) from = { kind: "beginning" };
+  else if (timestamp) {
+    const ms = parseTimestamp(timestamp, errors);
+    if (ms !== undefined) from = { kind: "timestamp", ms };
+  } else if (offsets) {
+    const parsed = parseFromOffsets(offsets, errors);
+    if (parsed !== undefined) from = { kind: "offsets", offsets: parsed };
+  }
+  const dryRun = flag("dry-run");
+  const keepGroup = flag("keep-group");
+  if (keepGroup && starts.length === 0 && !dryRun) {
+    errors.push(
+      "--keep-group applies to a replay's own group: add --from-beginning, --from-timestamp, " +
+        "--from-offsets or --dry-run",
+    );
+  }
+  return { from, untilEnd: flag("until-end"), keepGroup, dryRun, quiet: flag("quiet"), progressIntervalMs };
 }
 
 function rejectedConfig(
@@ -390,7 +501,11 @@ export function helpText(): string {
   lines.push("  -h, --help      Show this help and exit.");
   lines.push("  -V, --version   Show the version and exit.");
   lines.push("");
-  lines.push("Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error.");
+  lines.push(
+    "Exit codes: 0 stopped cleanly (a replay or bounded run: everything delivered), 1 runtime failure " +
+      "(or a bounded run stopped before its end), 2 usage or configuration error, 3 a replay or bounded " +
+      "run in which some records were dead-lettered or skipped.",
+  );
   return lines.join("\n");
 }
 
@@ -411,5 +526,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     requestTimeout: formatDuration(config.requestTimeoutMs),
     maxInFlight: config.maxInFlight,
     shutdownGrace: formatDuration(config.shutdownGraceMs),
+    from: config.replay.from?.kind,
+    untilEnd: config.replay.untilEnd,
+    dryRun: config.replay.dryRun,
+    keepGroup: config.replay.keepGroup,
+    maxRate: config.maxRate,
   };
 }

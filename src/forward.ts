@@ -14,7 +14,11 @@ const ALARM_INTERVAL_MS = 60_000;
  * Settles records against the EventStore: a record that can never be a valid request is rejected
  * locally, without a POST; every other one is posted until delivered or rejected.
  */
-export function createForwarder(config: Config, log: Logger, observe?: (outcome: Outcome) => void) {
+export function createForwarder(
+  config: Config,
+  log: Logger,
+  observe?: (outcome: Outcome, record: SourceRecord) => void,
+) {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
   return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
     const request = buildRequest(record, config.eventstoreUrl);
@@ -29,7 +33,7 @@ export function createForwarder(config: Config, log: Logger, observe?: (outcome:
       sleep,
       now: Date.now,
       shouldAlarm,
-      observe,
+      observe: observe && ((outcome) => observe(outcome, record)),
     }, signal);
   };
 }
