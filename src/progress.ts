@@ -161,10 +161,10 @@ export function formatProgressLine(progress: Progress, options: { colour: boolea
     const eta = etaMs(progress);
     head.push(`ETA ${eta === undefined ? "--" : formatElapsed(eta)}`);
   }
-  const parts: Array<{ plain: string; shown: string }> = [];
+  const parts: Array<{ plain: string; shown: string; zero: boolean }> = [];
   const add = (label: string, n: number, colour?: Colour) => {
     const plain = `${label} ${formatCount(n)}`;
-    parts.push({ plain, shown: colour && n > 0 ? paint(plain, colour, on) : plain });
+    parts.push({ plain, shown: colour && n > 0 ? paint(plain, colour, on) : plain, zero: n === 0 });
   };
   if (progress.dryRun) {
     add("would send", counts.delivered);
@@ -178,8 +178,11 @@ export function formatProgressLine(progress: Progress, options: { colour: boolea
   const note = progress.failing;
   const plainHead = stripSgr(head.join("  "));
   const noteWidth = note === undefined ? 0 : note.length + 3;
-  // Drop counts from the end until the line fits; then cut what is left.
-  while (parts.length > 0 && lineWidth(plainHead, parts, noteWidth) > options.width) parts.pop();
+  // Drop counts until the line fits, those at zero first, from the end; then cut what is left.
+  while (parts.length > 0 && lineWidth(plainHead, parts, noteWidth) > options.width) {
+    const lastZero = parts.findLastIndex((part) => part.zero);
+    parts.splice(lastZero >= 0 ? lastZero : parts.length - 1, 1);
+  }
   let line = [head.join("  "), ...(parts.length > 0 ? [parts.map((p) => p.shown).join("  ")] : [])]
     .join("  |  ");
   if (note !== undefined) line += `  ${paint(`! ${note}`, "red", on)}`;

@@ -107,7 +107,8 @@ export function summaryLines(result: RunResult, options: { colour: boolean }): s
     );
   }
   lines.push(`  group          ${plan.group}${result.group === undefined ? "" : ` (${result.group})`}`);
-  if (plan.untilEnd && !finished(result) && !plan.dryRun) {
+  // A replay's group goes at its end, so it goes on with --from-offsets; a run in --group resumes by itself.
+  if (plan.start !== undefined && plan.untilEnd && !finished(result) && !plan.dryRun) {
     lines.push(`  to go on from here: --from-offsets ${formatOffsets(result.positions)}`);
   }
   const [text, colour] = verdict(result, code);

@@ -167,6 +167,12 @@ Deno.test("progress line: fits the width, dropping counts before the failing not
   assert.match(narrow, /ETA 31s.*! EventStore failing \(503\), retrying$/);
   assert.doesNotMatch(narrow, /retrying 2/);
   assert.ok(formatProgressLine(failing, { colour: false, width: 30 }).length <= 30);
+  const stuck = progress({ counts: COUNTS, retrying: 3, failing: "EventStore failing (503), retrying" });
+  assert.match(
+    formatProgressLine(stuck, { colour: false, width: 120 }),
+    /\| {2}retrying 3 {2}! EventStore/,
+    "counts at zero go first",
+  );
 });
 
 Deno.test("progress line: colour only when asked, and never counted in the width", () => {

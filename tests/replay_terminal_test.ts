@@ -26,7 +26,7 @@ async function tmux(socket: string, ...args: string[]): Promise<string> {
 async function runInTerminal(
   p: Pipeline,
   args: string[],
-  options: { env?: Record<string, string>; escapes?: boolean } = {},
+  options: { env?: Record<string, string>; escapes?: boolean; onScreen?: (screen: string) => void } = {},
 ): Promise<{ screens: string[]; exitCode: number }> {
   const socket = `eventsink-test-${crypto.randomUUID().slice(0, 8)}`;
   const dir = await Deno.makeTempDir({ prefix: "eventsink-tty-" });
@@ -71,7 +71,10 @@ async function runInTerminal(
         "-t",
         "replay",
       );
-      if (screens.at(-1) !== screen) screens.push(screen);
+      if (screens.at(-1) !== screen) {
+        screens.push(screen);
+        options.onScreen?.(screen);
+      }
       const match = /exit code (\d+)/.exec(screen);
       if (match) exitCode = Number(match[1]);
       return exitCode !== undefined;
@@ -96,13 +99,33 @@ Deno.test("terminal: the progress line is redrawn in place, reaches 100 %, and t
   const messages = await validMessages(150);
   await produce(p.bootstrap, p.topic, messages.map((m, i) => ({ value: m.bytes, partition: i % 2 })));
 
-  const { screens, exitCode } = await runInTerminal(p, [
-    "--from-beginning",
-    "--until-end",
-    "--max-rate",
-    "40",
-  ], { escapes: true });
+  // The EventStore is down at first: the line says so, until it is back.
+  p.store.faults.outage({ status: 503 });
+  let outageSeen: string | undefined;
+  const { screens, exitCode } = await runInTerminal(
+    p,
+    [
+      "--from-beginning",
+      "--until-end",
+      "--max-rate",
+      "40",
+      "--retry-initial",
+      "100ms",
+      "--retry-max",
+      "300ms",
+    ],
+    {
+      escapes: true,
+      onScreen(screen) {
+        outageSeen ??= progressLines(screen).find((line) =>
+          line.includes("! EventStore failing (503), retrying")
+        );
+        if (outageSeen) p.store.faults.reset();
+      },
+    },
+  );
   assert.equal(exitCode, 0, screens.at(-1));
+  assert.match(stripped(outageSeen ?? ""), /retrying [1-9]/, "the failing EventStore was shown");
   // One progress line at a time on the screen, whose figures change: it is redrawn, not repeated.
   for (const screen of screens) assert.ok(progressLines(screen).length <= 1, screen);
   const percents = new Set(screens.flatMap(progressLines).map((line) => /(\d+(?:\.\d)?)%/.exec(line)?.[1]));

@@ -325,3 +325,43 @@ Deno.test("replay: --max-rate holds the rate within 10 %; off a terminal, progre
     await run.close();
   }
 });
+
+Deno.test("run to the end: --until-end alone catches the service group up, commits there, and exits 0", async () => {
+  await using p = await openPipeline(2);
+  const messages = await validMessages(20);
+  await produce(p.bootstrap, p.topic, messages.map((m, i) => ({ value: m.bytes, partition: i % 2 })));
+  // A slow EventStore: the service gets through a few records only before it is stopped.
+  p.store.faults.latency(300);
+  const service = await spawnEventsink(p);
+  try {
+    await p.store.waitForStored(2, { timeoutMs: 30_000 });
+  } finally {
+    service.signal("SIGTERM");
+    await service.exited();
+    await service.close();
+  }
+  p.store.faults.reset();
+  const run = await spawnEventsink({ ...p, args: ["--until-end"] });
+  try {
+    assert.equal(await run.exited(60_000), 0, run.output().slice(-3000));
+    assert.equal(await replayGroupOf(run), p.group, "in the service group itself");
+    const summary = await summaryOf(run);
+    assert.equal(summary.end, "0=10,1=10");
+    assert.equal(
+      summary.groupAtEnd,
+      undefined,
+      "the service group is neither removed nor kept: it is the service's",
+    );
+    const started = String(summary.start).split(",").reduce(
+      (sum, pair) => sum + Number(pair.split("=")[1]),
+      0,
+    );
+    assert.ok(started >= 2 && started < 20, `started at ${summary.start}`);
+    assert.equal(summary.done, 20 - started, "only the records after the service's commits");
+    assert.match(run.output(), /Run to the end of \S+ finished/);
+    assert.equal(p.store.stored().length, 20);
+    assert.deepEqual(await committedOffsets(p.bootstrap, p.group, p.topic), new Map([[0, 10], [1, 10]]));
+  } finally {
+    await run.close();
+  }
+});
