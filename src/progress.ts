@@ -161,27 +161,32 @@ export function formatProgressLine(progress: Progress, options: { colour: boolea
     const eta = etaMs(progress);
     head.push(`ETA ${eta === undefined ? "--" : formatElapsed(eta)}`);
   }
-  const parts: Array<{ plain: string; shown: string; zero: boolean }> = [];
-  const add = (label: string, n: number, colour?: Colour) => {
+  // `keep`: when the line is too wide, counts at zero go first, then those of lower `keep`.
+  const parts: Array<{ plain: string; shown: string; keep: number }> = [];
+  const add = (label: string, n: number, keep: number, colour?: Colour) => {
     const plain = `${label} ${formatCount(n)}`;
-    parts.push({ plain, shown: colour && n > 0 ? paint(plain, colour, on) : plain, zero: n === 0 });
+    parts.push({
+      plain,
+      shown: colour && n > 0 ? paint(plain, colour, on) : plain,
+      keep: n === 0 ? 0 : keep,
+    });
   };
   if (progress.dryRun) {
-    add("would send", counts.delivered);
-    add("would not send", counts.skipped, "yellow");
+    add("would send", counts.delivered, 2);
+    add("would not send", counts.skipped, 1, "yellow");
   } else {
-    add("delivered", counts.delivered);
-    add("dead-lettered", counts.deadLettered, "yellow");
-    add("skipped", counts.skipped, "yellow");
-    add("retrying", progress.retrying, "yellow");
+    add("delivered", counts.delivered, 3);
+    add("dead-lettered", counts.deadLettered, 2, "yellow");
+    add("skipped", counts.skipped, 1, "yellow");
+    add("retrying", progress.retrying, 4, "yellow");
   }
   const note = progress.failing;
   const plainHead = stripSgr(head.join("  "));
   const noteWidth = note === undefined ? 0 : note.length + 3;
-  // Drop counts until the line fits, those at zero first, from the end; then cut what is left.
+  // Drop counts until the line fits, least kept first (the last of equals); then cut what is left.
   while (parts.length > 0 && lineWidth(plainHead, parts, noteWidth) > options.width) {
-    const lastZero = parts.findLastIndex((part) => part.zero);
-    parts.splice(lastZero >= 0 ? lastZero : parts.length - 1, 1);
+    const least = Math.min(...parts.map((part) => part.keep));
+    parts.splice(parts.findLastIndex((part) => part.keep === least), 1);
   }
   let line = [head.join("  "), ...(parts.length > 0 ? [parts.map((p) => p.shown).join("  ")] : [])]
     .join("  |  ");

@@ -173,6 +173,14 @@ Deno.test("progress line: fits the width, dropping counts before the failing not
     /\| {2}retrying 3 {2}! EventStore/,
     "counts at zero go first",
   );
+  assert.match(
+    formatProgressLine(progress({ perSecond: 3, failing: "EventStore failing (503), retrying" }), {
+      colour: false,
+      width: 119,
+    }),
+    /ETA 3h 29m {2}\| {2}retrying 2 {2}! EventStore failing/,
+    "the retrying count is kept longest",
+  );
 });
 
 Deno.test("progress line: colour only when asked, and never counted in the width", () => {
