@@ -222,6 +222,8 @@ Deno.test("replay: --from-offsets replays only the listed partitions; stopped ea
     assert.equal(resumeAt, summary.reached);
     assert.match(first.output(), /Replay of \S+ stopped before the end/);
     assert.match(first.output(), /exit 1: stopped before the end/);
+    assert.equal(summary.groupAtEnd, "removed", "also after Ctrl-C");
+    assert.ok(await groupIsGone(p, String(summary.group)));
   } finally {
     await first.close();
   }
@@ -230,6 +232,16 @@ Deno.test("replay: --from-offsets replays only the listed partitions; stopped ea
     assert.equal(await second.exited(60_000), 0, second.output().slice(-3000));
   } finally {
     await second.close();
+  }
+  const outside = await spawnEventsink({ ...p, args: ["--from-offsets", "0=3,1=21", "--until-end"] });
+  try {
+    assert.equal(await outside.exited(), 1);
+    await outside.waitForLog((l) =>
+      l.msg ===
+        "Cannot start: --from-offsets 1=21 is outside partition 1's records (offsets 0 to 19; its end is 20)"
+    );
+  } finally {
+    await outside.close();
   }
   const posted = new Set(positionsOf(p.store));
   assert.deepEqual(
@@ -305,7 +317,12 @@ Deno.test("replay: --max-rate holds the rate within 10 %; off a terminal, progre
     args: ["--from-beginning", "--until-end", "--max-rate", "100", "--progress-interval", "1s"],
   });
   try {
+    // Records written after the replay noted the end are the service's business, not the replay's.
+    await p.store.waitForStored(1, { timeoutMs: 30_000 });
+    const later = await validMessages(30);
+    await produce(p.bootstrap, p.topic, later.map((m, i) => ({ value: m.bytes, partition: i % 3 })));
     assert.equal(await run.exited(60_000), 0, run.output().slice(-3000));
+    assert.equal((await summaryOf(run)).end, "0=134,1=133,2=133");
     const times = p.store.requests().map((r) => r.receivedAt.getTime()).sort((a, b) => a - b);
     assert.equal(times.length, 400);
     const rate = ((times.length - 1) * 1_000) / (times.at(-1)! - times[0]!);
