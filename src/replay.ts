@@ -62,10 +62,15 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     return resolveStart(spec, facts);
   }
 
-  function snapshot(sink: Sink, startedAt: number, meter: ReturnType<typeof createRateMeter>): Progress {
+  function snapshot(
+    sink: Sink,
+    known: Bounds,
+    clock: { startedAt: number; meter: ReturnType<typeof createRateMeter> },
+  ): Progress {
+    const { startedAt, meter } = clock;
     const status = sink.status();
     advancePositions(positions, status);
-    const { done, total } = recordsDone(bounds!, positions);
+    const { done, total } = recordsDone(known, positions);
     const at = deps.now();
     meter.add(at, done);
     return {
@@ -101,7 +106,11 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
   async function runPrepared(sink: Sink): Promise<number> {
     const ranges = await admin.ranges(deps.topic);
     const start = await startOffsets(ranges);
-    bounds = { start, end: plan.untilEnd ? new Map(ranges.map((r) => [r.partition, r.high])) : undefined };
+    const known: Bounds = {
+      start,
+      end: plan.untilEnd ? new Map(ranges.map((r) => [r.partition, r.high])) : undefined,
+    };
+    bounds = known;
     for (const [partition, offset] of start) positions.set(partition, offset);
     // The start offsets are committed in the fresh group before anyone joins it (KafkaJS's setOffsets
     // needs an empty group): the consumer then starts there, and so does a rejoin after a rebalance.
@@ -109,16 +118,16 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     log.info(plan.start === undefined ? "Running to the end" : "Replay group prepared", {
       group: plan.group,
       start: formatOffsets(start),
-      end: bounds.end && formatOffsets(bounds.end),
+      end: known.end && formatOffsets(known.end),
     });
 
     const startedAt = deps.now();
     const meter = createRateMeter(RATE_WINDOW_MS);
     const watcher = setInterval(() => {
       advancePositions(positions, sink.status());
-      if (reachedEnd(bounds!, positions)) sink.stop();
+      if (reachedEnd(known, positions)) sink.stop();
     }, WATCH_MS);
-    deps.display.start(() => snapshot(sink, startedAt, meter), log);
+    deps.display.start(() => snapshot(sink, known, { startedAt, meter }), log);
     let ended: Awaited<ReturnType<Sink["run"]>> | undefined;
     let failure: unknown;
     try {
@@ -138,7 +147,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
       topic: deps.topic,
       elapsedMs: deps.now() - startedAt,
       counts: ended.counts,
-      bounds,
+      bounds: known,
       positions,
       failed: ended.exitCode !== 0,
       deadLetterTopic: plan.dryRun ? undefined : deps.deadLetterTopic,
