@@ -114,7 +114,13 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     for (const [partition, offset] of start) positions.set(partition, offset);
     // The start offsets are committed in the fresh group before anyone joins it (KafkaJS's setOffsets
     // needs an empty group): the consumer then starts there, and so does a rejoin after a rebalance.
-    if (plan.start !== undefined) await admin.setCommitted(plan.group, deps.topic, start);
+    if (plan.start !== undefined) {
+      // Named by the second it started: a replay started in the same second must not share its group.
+      if ((await admin.committed(plan.group, deps.topic)).size > 0) {
+        throw new Error(`consumer group ${plan.group} is in use by another replay; start again`);
+      }
+      await admin.setCommitted(plan.group, deps.topic, start);
+    }
     log.info(plan.start === undefined ? "Running to the end" : "Replay group prepared", {
       group: plan.group,
       start: formatOffsets(start),
