@@ -3,13 +3,17 @@ import { authorized, createTokenSource, type TokenSource } from "./src/auth.ts";
 import { formatReport, runChecks } from "./src/check.ts";
 import { type Config, describeConfig, parseCommand } from "./src/config.ts";
 import { type Credentials, CredentialsError, loadCredentials } from "./src/credentials.ts";
-import { createEventStoreClient } from "./src/delivery.ts";
-import { createForwarder } from "./src/forward.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
-import { probeSearch } from "./src/delivery.ts";
+import { createEventStoreClient, probeSearch } from "./src/delivery.ts";
+import { createDisplay } from "./src/display.ts";
+import { createDryRun, DRY_RUN_REJECTED } from "./src/dry_run.ts";
+import { createForwarder } from "./src/forward.ts";
 import { createKafkaClient, type KafkaClient } from "./src/kafka.ts";
-import { createLogger, type Logger, stderrIsJournal } from "./src/log.ts";
+import { createLogger, type Logger, stderrIsJournal, writeStderrText } from "./src/log.ts";
 import { type Operations, startOperations } from "./src/operations.ts";
+import { limitRate } from "./src/rate_limit.ts";
+import { createReplay } from "./src/replay.ts";
+import { planRun } from "./src/run_plan.ts";
 import { createRedactor } from "./src/secrets.ts";
 import { createSink, type RejectedHandling } from "./src/sink.ts";
 import { sleep } from "./src/sleep.ts";
@@ -30,25 +34,36 @@ async function main(): Promise<number> {
       return 2;
   }
   const config = command.config;
+  // A run by hand (--from-*, --dry-run) gets a group of its own, so the service's group stays as it is.
+  const plan = planRun(config, new Date());
+  // https://no-color.org: any non-empty NO_COLOR turns colour off.
+  const colour = (stream: { isTerminal(): boolean }) => stream.isTerminal() && !Deno.env.get("NO_COLOR");
+  const display = createDisplay({
+    terminal: Deno.stderr.isTerminal(),
+    colour: colour(Deno.stderr),
+    quiet: config.replay.quiet || !plan.byHand,
+    intervalMs: config.replay.progressIntervalMs,
+    write: writeStderrText,
+    columns: terminalColumns,
+  });
   const redactor = createRedactor();
   const journal = stderrIsJournal(Deno.env.get("JOURNAL_STREAM"));
   // `check` writes a report for a person: KafkaJS's connection warnings would only repeat what it says.
-  const quiet = command.kind === "check" && config.logLevel !== "debug";
-  const level = quiet ? "error" : config.logLevel;
-  const log = createLogger({ level, format: config.logFormat, journal, redact: redactor.apply });
-  // A replay runs in a group of its own, so the service's committed offsets stay as they are.
-  const group = config.fromBeginning ? `${config.group}.replay.${compactTime(new Date())}` : config.group;
-  if (command.kind !== "check") {
-    log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group });
+  const level = command.kind === "check" && config.logLevel !== "debug" ? "error" : config.logLevel;
+  const log = createLogger({
+    level,
+    format: config.logFormat,
+    journal,
+    redact: redactor.apply,
+    write: display.writeLog,
+  });
+  if (command.kind === "run") {
+    log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group: plan.group });
   }
 
   let credentials: Credentials;
   try {
-    credentials = await loadCredentials(config, {
-      readTextFile: Deno.readTextFile,
-      now: new Date(),
-      redactor,
-    });
+    credentials = await loadCredentials(config, { readTextFile: Deno.readTextFile, now: new Date(), redactor });
   } catch (error) {
     if (!(error instanceof CredentialsError)) throw error;
     log.error(`Cannot start: ${error.message}`);
@@ -62,14 +77,32 @@ async function main(): Promise<number> {
   });
   const kafka = createKafkaClient({
     ...config,
-    group,
+    group: plan.group,
     deadLetterTopic: config.rejected.deadLetterTopic,
     tls: credentials.kafkaTls,
     sasl: credentials.kafkaSasl,
   }, log);
   if (command.kind === "check") return await check(config, { kafka, client, tokens });
   if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
-  const onRejected: RejectedHandling = config.rejected.policy === "dead-letter"
+
+  const dryRun = plan.dryRun ? createDryRun(config.eventstoreUrl, log) : undefined;
+  const replay = plan.byHand
+    ? createReplay(plan, {
+      topic: config.topic,
+      serviceGroup: config.group,
+      deadLetterTopic: config.rejected.deadLetterTopic,
+      admin: kafka.offsetAdmin(),
+      display,
+      log,
+      print: (text) => console.log(text),
+      colour: colour(Deno.stdout),
+      now: Date.now,
+      largest: dryRun?.largest,
+    })
+    : undefined;
+  const onRejected: RejectedHandling = dryRun
+    ? DRY_RUN_REJECTED
+    : config.rejected.policy === "dead-letter"
     ? {
       policy: "dead-letter",
       topic: config.rejected.deadLetterTopic,
@@ -80,17 +113,23 @@ async function main(): Promise<number> {
     }
     : { policy: config.rejected.policy };
   const attempts = createAttemptLog(Date.now);
-  const settle = createForwarder(config, log, { tokens, client, observe: attempts.observe });
-  const sink = createSink(config, { source: kafka, settle, onRejected, log });
+  const deliver = dryRun?.settle ?? createForwarder(config, log, {
+    tokens,
+    client,
+    observe: (outcome, durationMs, record) => {
+      attempts.observe(outcome, durationMs);
+      replay?.observe(outcome, record);
+    },
+  });
+  const settle = config.maxRate === undefined ? deliver : limitRate(deliver, config.maxRate, { now: Date.now, sleep });
+  const sink = createSink(config, { source: replay?.wrap(kafka) ?? kafka, settle, onRejected, log });
   let operations: Operations;
   try {
-    operations = await startOperations(config, {
-      sink,
-      source: kafka,
-      attempts,
-      log,
-      env: (name) => Deno.env.get(name),
-    });
+    // A run by hand serves no HTTP endpoint: it would take the service's port.
+    operations = await startOperations(
+      plan.byHand ? { ...config, httpListen: undefined } : config,
+      { sink, source: kafka, attempts, log, env: (name) => Deno.env.get(name) },
+    );
   } catch (error) {
     log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
@@ -111,6 +150,7 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
   try {
+    if (replay) return await replay.run(sink);
     const { exitCode } = await sink.run();
     return exitCode;
   } catch (error) {
@@ -145,20 +185,29 @@ async function check(
   ends: { kafka: KafkaClient; client: Deno.HttpClient; tokens: TokenSource | undefined },
 ): Promise<number> {
   const probe = () =>
-    authorized(ends.tokens, (auth) =>
-      probeSearch(config.eventstoreUrl, {
-        timeoutMs: config.requestTimeoutMs,
-        client: ends.client,
-        headers: { ...config.eventstoreHeaders, ...auth },
-      }), AbortSignal.timeout(config.requestTimeoutMs));
+    authorized(
+      ends.tokens,
+      (auth) =>
+        probeSearch(config.eventstoreUrl, {
+          timeoutMs: config.requestTimeoutMs,
+          client: ends.client,
+          headers: { ...config.eventstoreHeaders, ...auth },
+        }),
+      AbortSignal.timeout(config.requestTimeoutMs),
+    );
   const results = await runChecks(config, { kafka: ends.kafka.inspect, probeStore: probe });
   await ends.kafka.stop().catch(() => {});
   console.log(formatReport(results));
   return results.every((r) => r.result === "ok") ? 0 : 1;
 }
 
-function compactTime(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+/** The terminal's width; 80 when stderr is not a terminal. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
 }
 
 Deno.exit(await main());

@@ -11,6 +11,7 @@ import {
   type SecretSpec,
 } from "./secrets.ts";
 import type { TlsFiles } from "./tls_files.ts";
+import { parseFromOffsets, parseTimestamp, type StartSpec } from "./start_position.ts";
 
 /** What to do with a message the EventStore rejects as invalid (DESIGN.md §3). */
 export type RejectedPolicy = "dead-letter" | "skip" | "stop";
@@ -73,6 +74,19 @@ export function formatAddress(address: ListenAddress): string {
   return `${host}:${address.port}`;
 }
 
+/** A run by hand: where it starts, whether it ends by itself, what it reports (see run_plan.ts). */
+export interface ReplayOptions {
+  /** Where a replay starts (any `--from-*`); undefined: the group's committed offsets, as the service. */
+  from: StartSpec | undefined;
+  untilEnd: boolean;
+  keepGroup: boolean;
+  dryRun: boolean;
+  /** No progress display. */
+  quiet: boolean;
+  /** How often a progress line is logged when stderr is not a terminal. */
+  progressIntervalMs: number;
+}
+
 /** Everything eventsink needs to run, validated. */
 export interface Config {
   brokers: string[];
@@ -102,6 +116,9 @@ export interface Config {
   kafkaSasl: KafkaSasl | undefined;
   /** Where /healthz, /readyz and /metrics are served; undefined: not at all. */
   httpListen: ListenAddress | undefined;
+  replay: ReplayOptions;
+  /** Records per second at most, over all partitions; undefined: no limit. */
+  maxRate: number | undefined;
 }
 
 /** The outcome of reading the command line and environment. */
@@ -188,8 +205,62 @@ const OPTIONS = [
     flag: "from-beginning",
     env: ["EVENTSINK_FROM_BEGINNING"],
     boolean: true,
-    help: "Replay the whole topic in a fresh consumer group named <group>.replay.<time>; the " +
-      "service's group is not touched.",
+    help: "Replay the whole topic, in a consumer group of its own named <group>.replay.<time> (removed at " +
+      "the end unless --keep-group); the service's group is not touched.",
+  },
+  {
+    flag: "from-timestamp",
+    env: ["EVENTSINK_FROM_TIMESTAMP"],
+    value: "time",
+    help: "Replay from the first record of each partition written at or after this ISO 8601 time (e.g. " +
+      "2026-11-28T10:15:00Z; a date alone is midnight UTC), in a group of its own like --from-beginning.",
+  },
+  {
+    flag: "from-offsets",
+    env: ["EVENTSINK_FROM_OFFSETS"],
+    value: "partition=offset,…",
+    help: "Replay the listed partitions from the given offsets (e.g. 0=120,1=55; unlisted partitions are " +
+      "not replayed), in a group of its own like --from-beginning.",
+  },
+  {
+    flag: "until-end",
+    env: ["EVENTSINK_UNTIL_END"],
+    boolean: true,
+    help: "Note each partition's end offset at start, and exit once every record before it is accounted " +
+      "for. Exit code 0 when all were delivered, 3 when some were dead-lettered or skipped.",
+  },
+  {
+    flag: "keep-group",
+    env: ["EVENTSINK_KEEP_GROUP"],
+    boolean: true,
+    help: "Keep a replay's or dry run's own consumer group (and its committed offsets) at the end.",
+  },
+  {
+    flag: "dry-run",
+    env: ["EVENTSINK_DRY_RUN"],
+    boolean: true,
+    help: "Read up to the end (from the service group's offsets, or from --from-*) and check each record " +
+      "locally, reporting what would be sent: no POST, no commit, no dead letter.",
+  },
+  {
+    flag: "max-rate",
+    env: ["EVENTSINK_MAX_RATE"],
+    value: "records/s",
+    help: "Deliver at most this many records per second, over all partitions (e.g. 200), so that a " +
+      "replay does not flood the EventStore. Default: no limit.",
+  },
+  {
+    flag: "quiet",
+    env: ["EVENTSINK_QUIET"],
+    boolean: true,
+    help: "No progress display in a replay or bounded run (the summary is still printed).",
+  },
+  {
+    flag: "progress-interval",
+    env: ["EVENTSINK_PROGRESS_INTERVAL"],
+    default: "10s",
+    value: "duration",
+    help: "In a replay or bounded run whose stderr is not a terminal, log a progress line this often.",
   },
   {
     flag: "dead-letter-topic",
@@ -542,6 +613,13 @@ function buildConfig(
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 4096) {
     errors.push(`--max-in-flight must be a whole number from 1 to 4096; got "${text("max-in-flight")}"`);
   }
+  const replay = replayOptions(raw, duration("progress-interval", 100), errors);
+  const maxRate = text("max-rate") === "" ? undefined : Number(text("max-rate"));
+  if (maxRate !== undefined && !(maxRate >= 0.1 && maxRate <= 1_000_000)) {
+    errors.push(
+      `--max-rate must be a number of records per second from 0.1 to 1000000; got "${text("max-rate")}"`,
+    );
+  }
   const config: Config = {
     brokers,
     topic,
@@ -564,6 +642,8 @@ function buildConfig(
     kafkaTls: undefined,
     kafkaSasl: kafkaSasl(optional, env, errors),
     httpListen: parseListen(text("http-listen"), errors),
+    replay,
+    maxRate,
   };
   if (raw["kafka-tls"] === true) {
     config.kafkaTls = tlsFiles("kafka", optional, errors);
@@ -736,6 +816,37 @@ export function parseHeaders(text: string, errors: string[]): Record<string, str
   return headers;
 }
 
+function replayOptions(raw: RawValues, progressIntervalMs: number, errors: string[]): ReplayOptions {
+  const value = (name: OptionName) => (typeof raw[name] === "string" ? (raw[name] as string).trim() : "");
+  const flag = (name: OptionName) => raw[name] === true;
+  const timestamp = value("from-timestamp");
+  const offsets = value("from-offsets");
+  const starts = [
+    flag("from-beginning") ? "--from-beginning" : "",
+    timestamp ? "--from-timestamp" : "",
+    offsets ? "--from-offsets" : "",
+  ].filter((name) => name !== "");
+  if (starts.length > 1) errors.push(`${starts.join(" and ")} exclude each other: give one`);
+  let from: StartSpec | undefined;
+  if (flag("from-beginning")) from = { kind: "beginning" };
+  else if (timestamp) {
+    const ms = parseTimestamp(timestamp, errors);
+    if (ms !== undefined) from = { kind: "timestamp", ms };
+  } else if (offsets) {
+    const parsed = parseFromOffsets(offsets, errors);
+    if (parsed !== undefined) from = { kind: "offsets", offsets: parsed };
+  }
+  const dryRun = flag("dry-run");
+  const keepGroup = flag("keep-group");
+  if (keepGroup && starts.length === 0 && !dryRun) {
+    errors.push(
+      "--keep-group applies to a replay's own group: add --from-beginning, --from-timestamp, " +
+        "--from-offsets or --dry-run",
+    );
+  }
+  return { from, untilEnd: flag("until-end"), keepGroup, dryRun, quiet: flag("quiet"), progressIntervalMs };
+}
+
 function rejectedConfig(
   policy: RejectedPolicy | undefined,
   deadLetterTopic: string | undefined,
@@ -842,8 +953,11 @@ export function helpText(): string {
     `variable, or from the systemd credential of its name in $${CREDENTIALS_DIRECTORY}, in that order.`,
     "",
   );
-  lines.push("Exit codes: 0 stopped cleanly (check: all passed), 1 runtime failure (check: a check failed),");
-  lines.push("2 usage or configuration error.");
+  lines.push(
+    "Exit codes: 0 stopped cleanly (a run by hand: everything delivered; check: all passed), 1 runtime " +
+      "failure (a run by hand stopped before its end; check: a check failed), 2 usage or configuration " +
+      "error, 3 a run by hand in which some records were dead-lettered or skipped.",
+  );
   return lines.join("\n");
 }
 
@@ -890,5 +1004,10 @@ export function describeConfig(config: Config): Record<string, string | number |
     kafkaSaslUsername: config.kafkaSasl?.username,
     kafkaSaslPassword: describeSecretSource(config.kafkaSasl?.password),
     httpListen: config.httpListen === undefined ? "off" : formatAddress(config.httpListen),
+    from: config.replay.from?.kind,
+    untilEnd: config.replay.untilEnd,
+    dryRun: config.replay.dryRun,
+    keepGroup: config.replay.keepGroup,
+    maxRate: config.maxRate,
   };
 }

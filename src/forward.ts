@@ -4,7 +4,8 @@ import { post, type PostRequest } from "./delivery.ts";
 import type { Logger } from "./log.ts";
 import { recordFields, type SourceRecord } from "./record.ts";
 import { buildRequest } from "./request.ts";
-import { alarmThrottle, type AttemptObserver, type Settled, settleRecord } from "./settle.ts";
+import type { Outcome } from "./outcome.ts";
+import { alarmThrottle, type Settled, settleRecord } from "./settle.ts";
 import { sleep } from "./sleep.ts";
 
 /** A configuration fault is logged at most this often while it lasts. */
@@ -16,8 +17,8 @@ export interface ForwarderDeps {
   tokens?: TokenSource;
   /** For a custom CA or a client certificate, the keep-alive pool and the HTTP version. */
   client?: Deno.HttpClient;
-  /** Hears the outcome and duration of every attempt (for health and metrics). */
-  observe?: AttemptObserver;
+  /** Hears the outcome and duration of every attempt, and its record (for health, metrics and progress). */
+  observe?: (outcome: Outcome, durationMs: number, record: SourceRecord) => void;
 }
 
 /**
@@ -47,7 +48,7 @@ export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps
       sleep,
       now: Date.now,
       shouldAlarm,
-      observe,
+      observe: observe && ((outcome, durationMs) => observe(outcome, durationMs, record)),
     }, signal);
   };
 }

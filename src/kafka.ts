@@ -17,6 +17,7 @@ import {
 import type { ConnectionOptions } from "node:tls";
 import { lz4Codec, snappyCodec, zstdCodec } from "./codecs.ts";
 import type { Credentials } from "./credentials.ts";
+import { createOffsetAdmin, type OffsetAdmin } from "./kafka_admin.ts";
 import type { LogFields, Logger, LogLevel } from "./log.ts";
 import type { HeaderValue, SourceRecord } from "./record.ts";
 import { errorChainText, explainTlsFailure } from "./tls_errors.ts";
@@ -128,7 +129,10 @@ export interface SourceOptions {
  * earliest record as the original did, and when retention deleted records the group had not read yet,
  * KafkaJS moves it to the earliest record left rather than silently to the end.
  */
-export function createKafkaClient(options: SourceOptions, log: Logger): KafkaClient {
+export function createKafkaClient(
+  options: SourceOptions,
+  log: Logger,
+): KafkaClient & { offsetAdmin(): OffsetAdmin } {
   let events: SourceEvents | undefined;
   // KafkaJS sets negative timeouts (requestQueue), and the Node layer would print a warning as a raw line
   // among our log lines (breaking JSON logs): route such warnings through our logger instead.
@@ -242,6 +246,9 @@ export function createKafkaClient(options: SourceOptions, log: Logger): KafkaCli
         }],
       });
     },
+    // An admin client of its own, so that a replay can prepare its group before the consumer joins and
+    // remove it after the consumer left.
+    offsetAdmin: () => createOffsetAdmin(client(2).admin(), (replayAdmin) => preflight(replayAdmin, options)),
     async stop() {
       await consumer.disconnect();
       if (producerConnected) await producer?.disconnect();

@@ -80,7 +80,12 @@ function quoteIfNeeded(value: string): string {
 const encoder = new TextEncoder();
 
 function writeStderr(line: string): void {
-  const bytes = encoder.encode(line + "\n");
+  writeStderrText(line + "\n");
+}
+
+/** Writes text to stderr whole (also a progress display, which shares the stream with log lines). */
+export function writeStderrText(text: string): void {
+  const bytes = encoder.encode(text);
   // writeSync may write part of the buffer to a pipe; loop so that lines never interleave or truncate.
   for (let written = 0; written < bytes.length;) {
     written += Deno.stderr.writeSync(bytes.subarray(written));

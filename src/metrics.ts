@@ -1,6 +1,6 @@
 import type { AttemptStats } from "./attempts.ts";
 import type { MetricFamily, Sample } from "./exposition.ts";
-import type { PartitionProgress } from "./progress.ts";
+import type { PartitionProgress } from "./lag.ts";
 import type { Counts } from "./sink.ts";
 import type { Versions } from "./version.ts";
 

@@ -4,7 +4,7 @@ import { liveness, readiness, type Verdict } from "./health.ts";
 import type { KafkaClient } from "./kafka.ts";
 import type { Logger } from "./log.ts";
 import { metricFamilies } from "./metrics.ts";
-import { type PartitionProgress, partitionProgress, statusLine } from "./progress.ts";
+import { type PartitionProgress, partitionProgress, statusLine } from "./lag.ts";
 import type { Sink, SinkPhase } from "./sink.ts";
 import type { Versions } from "./version.ts";
 

@@ -18,7 +18,8 @@ export type DeadLetterFn = (
 
 /** What happens to a rejected record (see `--on-rejected`). */
 export type RejectedHandling =
-  | { policy: "skip" | "stop" }
+  /** `note` replaces "--on-rejected=skip" in the skip log line (a dry run says why it skips). */
+  | { policy: "skip" | "stop"; note?: string }
   | { policy: "dead-letter"; topic: string; write: DeadLetterFn };
 
 /**
@@ -256,7 +257,7 @@ export function createSink(
       return false;
     }
     counts.skipped++;
-    log.warn("Skipped a rejected message (--on-rejected=skip)", fields);
+    log.warn(`Skipped a rejected message (${onRejected.note ?? "--on-rejected=skip"})`, fields);
     return true;
   }
 

@@ -291,3 +291,57 @@ Deno.test("config: `check` takes the same options and is its own command", () =>
   assert.match(usageError(["check"]), /--eventstore-url is required/);
   assert.match(usageError([...URL_FLAG, "check"]), /Unexpected argument 'check'/);
 });
+Deno.test("config: runs by hand", async (t) => {
+  await t.step("defaults: the service, no limit", () => {
+    const config = run(URL_FLAG);
+    assert.deepEqual(config.replay, {
+      from: undefined,
+      untilEnd: false,
+      keepGroup: false,
+      dryRun: false,
+      quiet: false,
+      progressIntervalMs: 10_000,
+    });
+    assert.equal(config.maxRate, undefined);
+  });
+  await t.step("start positions", () => {
+    assert.deepEqual(run([...URL_FLAG, "--from-beginning"]).replay.from, { kind: "beginning" });
+    assert.deepEqual(run([...URL_FLAG, "--from-timestamp", "2026-11-28"]).replay.from, {
+      kind: "timestamp",
+      ms: Date.UTC(2026, 10, 28),
+    });
+    assert.deepEqual(run(URL_FLAG, { EVENTSINK_FROM_OFFSETS: "0=5,2=7" }).replay.from, {
+      kind: "offsets",
+      offsets: new Map([[0, 5], [2, 7]]),
+    });
+  });
+  await t.step("flags and their environment variables", () => {
+    const config = run(
+      [...URL_FLAG, "--until-end", "--dry-run", "--keep-group", "--quiet", "--max-rate", "12.5"],
+      { EVENTSINK_PROGRESS_INTERVAL: "30s" },
+    );
+    assert.deepEqual(
+      [config.replay.untilEnd, config.replay.dryRun, config.replay.keepGroup, config.replay.quiet],
+      [true, true, true, true],
+    );
+    assert.equal(config.replay.progressIntervalMs, 30_000);
+    assert.equal(config.maxRate, 12.5);
+    assert.equal(run(URL_FLAG, { EVENTSINK_MAX_RATE: "200" }).maxRate, 200);
+  });
+  await t.step("bad combinations and values", () => {
+    assert.match(
+      usageError([...URL_FLAG, "--from-beginning", "--from-offsets", "0=1"]),
+      /--from-beginning and --from-offsets exclude each other/,
+    );
+    assert.match(usageError([...URL_FLAG, "--keep-group"]), /--keep-group applies to a replay's own group/);
+    assert.match(
+      usageError([...URL_FLAG, "--from-timestamp", "noon"]),
+      /--from-timestamp must be an ISO 8601/,
+    );
+    assert.match(usageError([...URL_FLAG, "--from-offsets", "a=b"]), /--from-offsets entry "a=b"/);
+    for (const rate of ["0", "-5", "fast", "0.01"]) {
+      assert.match(usageError([...URL_FLAG, `--max-rate=${rate}`]), /--max-rate must be a number/);
+    }
+    assert.match(usageError([...URL_FLAG, "--progress-interval", "5"]), /--progress-interval/);
+  });
+});

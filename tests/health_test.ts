@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createAttemptLog, SUCCESS_WINDOW_MS } from "../src/attempts.ts";
 import { liveness, readiness, storeProblem, WEDGED_AFTER_MS } from "../src/health.ts";
-import { partitionProgress, statusLine } from "../src/progress.ts";
+import { partitionProgress, statusLine } from "../src/lag.ts";
 import type { SinkStatus } from "../src/sink.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");

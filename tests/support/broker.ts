@@ -461,6 +461,8 @@ export interface ProduceRecord {
   key?: Bytes | null;
   headers?: Record<string, Bytes | Bytes[]>;
   partition?: number;
+  /** The record's timestamp (ms since the epoch); default the producer's clock. */
+  timestamp?: number;
 }
 
 /** Where {@link produce} wrote a record. */
@@ -486,6 +488,7 @@ export async function produce(
       key: toBuffer(record.key),
       value: toBuffer(record.value),
       headers: toHeaders(record.headers),
+      ...(record.timestamp === undefined ? {} : { timestamp: String(record.timestamp) }),
     };
     const partition = record.partition ?? partitioner({ topic, partitionMetadata: partitions, message });
     return { ...message, partition };
