@@ -659,6 +659,16 @@ Deno.test("resilience (h): --from-beginning re-posts every record in a replay gr
 // ---- (l) unread records deleted (retention) ----
 
 /** The "were deleted (retention)" warning lines of a process. */
+/** The warning names partition 0's lost offsets, 10 to 14, and where the partition resumed, 15. */
+function assertLostTenToFourteen(warning: LogLine): void {
+  const { partition, lostFrom, lostTo, resumeAt } = warning;
+  assert.deepEqual(
+    { partition, lostFrom, lostTo, resumeAt },
+    { partition: 0, lostFrom: 10, lostTo: 14, resumeAt: 15 },
+    `the warning names the lost offsets: ${JSON.stringify(warning)}`,
+  );
+}
+
 function deletionWarnings(sink: EventsinkProcess): LogLine[] {
   return sink.lines.filter((l) => l.msg.includes("were deleted (retention)"));
 }
@@ -706,16 +716,7 @@ Deno.test("resilience (l): after records past the committed offset were deleted,
       [15, 16, 17, 18, 19],
       "partition 0 resumed at the earliest record left",
     );
-    assert.deepEqual(
-      {
-        partition: warning.partition,
-        lostFrom: warning.lostFrom,
-        lostTo: warning.lostTo,
-        resumeAt: warning.resumeAt,
-      },
-      { partition: 0, lostFrom: 10, lostTo: 14, resumeAt: 15 },
-      `the warning names the lost offsets: ${JSON.stringify(warning)}`,
-    );
+    assertLostTenToFourteen(warning);
     assert.equal(warning.level, "warn");
     assert.deepEqual(deletionWarnings(restarted).map((l) => l.partition), [0], "no warning for partition 1");
     restarted.signal("SIGTERM");
@@ -762,16 +763,7 @@ Deno.test("resilience (l): records deleted past a running eventsink held up by a
       p.store.requests().map((r) => positionOfRequestId(r.headers["x-request-id"] ?? "").offset),
     );
     assert.deepEqual([10, 11, 12, 13, 14].filter((o) => posted.has(o)), [], "10..14 never posted");
-    assert.deepEqual(
-      {
-        partition: warning.partition,
-        lostFrom: warning.lostFrom,
-        lostTo: warning.lostTo,
-        resumeAt: warning.resumeAt,
-      },
-      { partition: 0, lostFrom: 10, lostTo: 14, resumeAt: 15 },
-      `the warning names the lost offsets: ${JSON.stringify(warning)}`,
-    );
+    assertLostTenToFourteen(warning);
     assert.equal(deletionWarnings(sink).length, 1, "one warning");
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(30_000), 0);
