@@ -123,13 +123,8 @@ function storeResult(eventstoreUrl: string, outcome: Outcome): CheckResult {
   if (outcome.kind === "delivered") {
     return { part, result: "ok", detail: `${asked} answered ${outcome.status}` };
   }
-  const hint = outcome.status === 401 || outcome.status === 403
-    ? ": the credentials were not accepted"
-    : outcome.status === 404 || outcome.status === 405
-    ? ": check --eventstore-url (the base URL, without /fhir/4.0)"
-    : outcome.kind === "retry"
-    ? ": the EventStore is unreachable or unwell"
-    : "";
+  // A configuration fault's reason already says what to check (outcome.ts).
+  const hint = outcome.kind === "retry" ? ": the EventStore is unreachable or unwell" : "";
   return { part, result: "fail", detail: `${asked}: ${outcome.reason}${hint}` };
 }
 

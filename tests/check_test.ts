@@ -106,7 +106,7 @@ Deno.test("check: each failing part is named with what to do, exit 1", async (t)
     assert.equal(
       report[3],
       `FAIL EventStore GET ${store.url}/fhir/4.0/Bundle?_count=1: EventStore answered 401: a bearer ` +
-        "token is required: the credentials were not accepted",
+        "token is required (check the EventStore credentials)",
     );
     assert.equal(report[4], "1 of 4 checks did not pass.");
   });
@@ -115,7 +115,7 @@ Deno.test("check: each failing part is named with what to do, exit 1", async (t)
     assert.equal(code, 1);
     assert.match(
       report[3]!,
-      /EventStore answered 404.*: check --eventstore-url \(the base URL, without \/fhir\/4\.0\)$/,
+      /EventStore answered 404.*\(check --eventstore-url: the base URL, without \/fhir\/4\.0\)$/,
     );
   });
   await t.step("the EventStore unreachable", async () => {
