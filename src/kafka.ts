@@ -134,6 +134,7 @@ export function createKafkaClient(
   log: Logger,
 ): KafkaClient & { offsetAdmin(): OffsetAdmin } {
   let events: SourceEvents | undefined;
+  let recentErrors: string[] = [];
   // KafkaJS sets negative timeouts (requestQueue), and the Node layer would print a warning as a raw line
   // among our log lines (breaking JSON logs): route such warnings through our logger instead.
   process.removeAllListeners("warning");
@@ -147,7 +148,10 @@ export function createKafkaClient(
       brokers: options.brokers,
       // KafkaJS's debug level logs every request; even our debug level only wants its info.
       logLevel: options.logLevel === "debug" ? logLevel.INFO : logLevel.WARN,
-      logCreator: () => (entry) => routeKafkaLog(entry, log, events),
+      logCreator: () => (entry) => {
+        if (entry.level === logLevel.ERROR) recentErrors = [...recentErrors.slice(-9), entry.log.message];
+        routeKafkaLog(entry, log, events);
+      },
       retry: { initialRetryTime: 300, retries, maxRetryTime: 30_000 },
       ssl: tlsOptions(options.tls),
       sasl: saslOptions(options.sasl),
@@ -179,7 +183,7 @@ export function createKafkaClient(
   return {
     async start(handlers) {
       events = handlers;
-      await preflight(admin, options);
+      await preflight(admin, options, () => recentErrors);
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         handlers.onAssigned(options.topic, payload.memberAssignment[options.topic] ?? []);
       });
@@ -248,7 +252,11 @@ export function createKafkaClient(
     },
     // An admin client of its own, so that a replay can prepare its group before the consumer joins and
     // remove it after the consumer left.
-    offsetAdmin: () => createOffsetAdmin(client(2).admin(), (replayAdmin) => preflight(replayAdmin, options)),
+    offsetAdmin: () =>
+      createOffsetAdmin(
+        client(2).admin(),
+        (replayAdmin) => preflight(replayAdmin, options, () => recentErrors),
+      ),
     async stop() {
       await consumer.disconnect();
       if (producerConnected) await producer?.disconnect();
@@ -320,8 +328,16 @@ function saslOptions(sasl: Credentials["kafkaSasl"]): SASLOptions | undefined {
   return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password.reveal() };
 }
 
-/** Fails with a message naming the brokers or the topic when either is not there. */
-async function preflight(admin: Admin, options: SourceOptions): Promise<void> {
+/**
+ * Fails with a message naming the brokers or the topic when either is not there. `recentErrors` are the
+ * last errors KafkaJS logged: after its retries, the error it throws may be a bland "Not connected" or
+ * "write after end" while the TLS alert that explains it came before.
+ */
+async function preflight(
+  admin: Admin,
+  options: SourceOptions,
+  recentErrors: () => string[],
+): Promise<void> {
   try {
     await admin.connect();
   } catch (error) {
@@ -333,7 +349,9 @@ async function preflight(admin: Admin, options: SourceOptions): Promise<void> {
           `password): ${detail}`,
       );
     }
-    const tls = explainTlsFailure(detail, { ca: "--kafka-ca", cert: "--kafka-cert" });
+    const files = { ca: "--kafka-ca", cert: "--kafka-cert" };
+    const tls = [detail, ...recentErrors().toReversed()]
+      .map((text) => explainTlsFailure(text, files)).find((explained) => explained !== undefined);
     throw new Error(`Kafka at ${brokers} did not answer: ${tls ?? detail}`);
   }
   const topics = await admin.listTopics();
