@@ -62,8 +62,9 @@ export async function makeTestPki(): Promise<TestPki> {
   }
 }
 
-async function makeCa(base: string, name: string): Promise<void> {
-  await openssl([
+/** An EC P-256 private key in `<base>.key`. */
+function newKey(base: string): Promise<void> {
+  return openssl([
     "genpkey",
     "-algorithm",
     "EC",
@@ -72,6 +73,10 @@ async function makeCa(base: string, name: string): Promise<void> {
     "-out",
     `${base}.key`,
   ]);
+}
+
+async function makeCa(base: string, name: string): Promise<void> {
+  await newKey(base);
   await openssl([
     ...["req", "-x509", "-new", "-key", `${base}.key`, "-out", `${base}.pem`, "-days", "2"],
     ...["-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE"],
@@ -80,15 +85,7 @@ async function makeCa(base: string, name: string): Promise<void> {
 }
 
 async function issue(base: string, ca: string, commonName: string, extensions: string[]): Promise<void> {
-  await openssl([
-    "genpkey",
-    "-algorithm",
-    "EC",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-out",
-    `${base}.key`,
-  ]);
+  await newKey(base);
   await openssl(["req", "-new", "-key", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${commonName}`]);
   await Deno.writeTextFile(`${base}.ext`, ["basicConstraints=CA:FALSE", ...extensions, ""].join("\n"));
   await openssl([
