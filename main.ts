@@ -70,10 +70,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const client = createEventStoreClient(credentials.eventstoreTls, config);
+  const attempts = createAttemptLog(Date.now);
   const tokens = createTokenSource(credentials.eventstoreAuth, {
     timeoutMs: config.requestTimeoutMs,
     client,
-    onToken: redactor.addRotating,
+    onToken: (token) => {
+      redactor.addRotating(token);
+      attempts.tokenObtained();
+    },
   });
   const kafka = createKafkaClient({
     ...config,
@@ -112,7 +116,6 @@ async function main(): Promise<number> {
       ),
     }
     : { policy: config.rejected.policy };
-  const attempts = createAttemptLog(Date.now);
   const deliver = dryRun?.settle ?? createForwarder(config, log, {
     tokens,
     client,

@@ -21,6 +21,8 @@ export interface AttemptStats {
   lastDeliveredAt: number | undefined;
   /** Attempt durations in seconds. */
   duration: Histogram;
+  /** OAuth2 tokens obtained from the token endpoint: the first one and every renewal. */
+  tokens: number;
 }
 
 /** Upper bounds of the request duration histogram, in seconds (the request timeout defaults to 30 s). */
@@ -35,6 +37,8 @@ export const SUCCESS_WINDOW_MS = 10_000;
 /** Follows every delivery attempt (see `AttemptObserver`) for readiness and metrics. */
 export interface AttemptLog {
   observe(outcome: Outcome, durationMs: number): void;
+  /** A new OAuth2 token came from the token endpoint. */
+  tokenObtained(): void;
   health(): StoreHealth;
   stats(): AttemptStats;
 }
@@ -48,6 +52,7 @@ export function createAttemptLog(now: () => number): AttemptLog {
     retries: 0,
     lastDeliveredAt: undefined,
     duration: createHistogram(DURATION_BUCKETS),
+    tokens: 0,
   };
   return {
     observe(outcome, durationMs) {
@@ -64,6 +69,9 @@ export function createAttemptLog(now: () => number): AttemptLog {
       }
       stats.retries++;
       failing = { kind: "failing", since: failing?.since ?? at, outcome };
+    },
+    tokenObtained() {
+      stats.tokens++;
     },
     health() {
       if (failing !== undefined) {

@@ -78,6 +78,12 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
       samples: [{ name: "eventsink_delivery_retries_total", value: attempts.retries }],
     },
     {
+      name: "eventsink_oauth_tokens_total",
+      help: "OAuth2 tokens obtained from the token endpoint: the first one and every renewal.",
+      type: "counter",
+      samples: [{ name: "eventsink_oauth_tokens_total", value: attempts.tokens }],
+    },
+    {
       name: "eventsink_last_delivery_timestamp_seconds",
       help: "When the EventStore last accepted a record (Unix time); absent until it first did.",
       type: "gauge",

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { committedOffsets, produce } from "./support/broker.ts";
-import { assertNoSecretPrinted, type EventsinkProcess, spawnEventsink } from "./support/eventsink_process.ts";
+import {
+  assertNoSecretPrinted,
+  endpointUrl,
+  type EventsinkProcess,
+  spawnEventsink,
+} from "./support/eventsink_process.ts";
 import { EVENTSTORE_SCOPE, type Issuer, type OAuthServer, startOAuthServer } from "./support/oauth_server.ts";
 import {
   type Message,
@@ -86,6 +91,8 @@ Deno.test("oauth: the original's Azure variables; tokens verified by the EventSt
     const requests = tokenRequestsOf(clientId);
     assert.equal(requests.length, 1, "one token served all 30 deliveries across 3 partitions");
     assert.equal(requests[0]!.clientAuth, "client_secret_post");
+    const metrics = await (await fetch(`${await endpointUrl(sink)}/metrics`)).text();
+    assert.match(metrics, /^eventsink_oauth_tokens_total 1$/m, "the metric counts the one token");
     await stop(sink);
   } finally {
     await sink.close();
@@ -116,6 +123,12 @@ Deno.test("oauth: client_secret_basic with the secret in a file; tokens renewed 
     assert.equal(p.store.stats().byStatus["401"], undefined, "no expired token was ever sent");
     const requests = tokenRequestsOf(clientId);
     assert.ok(requests.length >= 3 && requests.length <= 6, `${requests.length} token requests`);
+    const metrics = await (await fetch(`${await endpointUrl(sink)}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`^eventsink_oauth_tokens_total ${requests.length}$`, "m"),
+      "renewals counted",
+    );
     assert.ok(requests.every((r) => r.clientAuth === "client_secret_basic" && r.status === 200));
     await stop(sink);
   } finally {
