@@ -63,7 +63,11 @@ async function main(): Promise<number> {
 
   let credentials: Credentials;
   try {
-    credentials = await loadCredentials(config, { readTextFile: Deno.readTextFile, now: new Date(), redactor });
+    credentials = await loadCredentials(config, {
+      readTextFile: Deno.readTextFile,
+      now: new Date(),
+      redactor,
+    });
   } catch (error) {
     if (!(error instanceof CredentialsError)) throw error;
     log.error(`Cannot start: ${error.message}`);
@@ -124,7 +128,9 @@ async function main(): Promise<number> {
       replay?.observe(outcome, record);
     },
   });
-  const settle = config.maxRate === undefined ? deliver : limitRate(deliver, config.maxRate, { now: Date.now, sleep });
+  const settle = config.maxRate === undefined
+    ? deliver
+    : limitRate(deliver, config.maxRate, { now: Date.now, sleep });
   const sink = createSink(config, { source: replay?.wrap(kafka) ?? kafka, settle, onRejected, log });
   let operations: Operations;
   try {
