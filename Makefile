@@ -78,7 +78,7 @@ build: toolchain stage
 	  exit 1; \
 	fi
 
-# Not part of `make test`: takes about an hour and a half (--quick: a few minutes). bench/run.ts --help lists ARGS.
+# Not part of `make test`: about 70 minutes on 2 cores (ARGS=--quick: about 4). bench/run.ts --help lists ARGS.
 bench: toolchain
 	$(DENO) run --frozen --allow-all bench/run.ts $(ARGS)
 

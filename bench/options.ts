@@ -28,6 +28,8 @@ export interface BenchOptions {
   /** Records of the bounded-memory replay; 0 skips it. */
   memoryRecords: number;
   outputDir: string;
+  /** Renders the report of saved results (a .json next to a report) instead of measuring. */
+  render: string | undefined;
 }
 
 /** The parse result: options, help, or a usage error. */
@@ -58,7 +60,8 @@ Prints a markdown report and writes it to bench/results/<time>.md. Ctrl-C stops 
   --live-rate N           offered load of the latency runs, records/s (200)       (BENCH_LIVE_RATE)
   --live-seconds S        how long the latency runs produce (8)                   (BENCH_LIVE_SECONDS)
   --memory-records N      records of the bounded-memory replay; 0 skips (1000000) (BENCH_MEMORY_RECORDS)
-  --output DIR            where the report goes (bench/results)
+  --output DIR            where the report and its raw results (.json) go (bench/results)
+  --render FILE.json      print the report of saved results again (after a change to the report)
 
 --quick is: 1 repeat, 4 s windows, 0.5 s warm-up, latencies 0,20, in-flight 8,256, fixture size only,
 30000 records, live 4 s, memory replay of 150000 records; any other option given still wins.`;
@@ -88,6 +91,7 @@ export function parseBenchOptions(args: string[], env: (name: string) => string 
         "live-seconds": { type: "string" },
         "memory-records": { type: "string" },
         output: { type: "string" },
+        render: { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -132,6 +136,7 @@ export function parseBenchOptions(args: string[], env: (name: string) => string 
         0,
       ),
       outputDir: (flags.output as string | undefined) ?? "bench/results",
+      render: flags.render as string | undefined,
     };
     return { kind: "run", options };
   } catch (error) {

@@ -44,6 +44,17 @@ async function main(): Promise<number> {
     return 2;
   }
   const options = parsed.options;
+  if (options.render !== undefined) {
+    const saved = JSON.parse(await Deno.readTextFile(options.render), (_, value) => fromJson(value));
+    console.log(
+      renderReport(
+        saved.options,
+        { ...saved.facts, startedAt: new Date(saved.facts.startedAt) },
+        saved.measured,
+      ),
+    );
+    return 0;
+  }
   // KafkaJS (the admin and producer used here) sets negative timeouts; Node's warning about it is noise.
   process.removeAllListeners("warning");
   const interrupt = new AbortController();
@@ -81,12 +92,16 @@ async function bench(options: BenchOptions, signal: AbortSignal): Promise<void> 
   };
   const measured: Measured = { specs: [], runs: [], live: [], memory: undefined };
   const outputPath = join(options.outputDir, `${compactTime(startedAt)}.md`);
+  const rawPath = outputPath.replace(/\.md$/, ".json");
   const write = async (note?: string) => {
     facts.wallSeconds = (Date.now() - startedAt.getTime()) / 1000;
     facts.loadAtEnd = await loadAverage();
     const report = renderReport(options, facts, measured) + (note ? `\n_${note}_\n` : "");
     await Deno.mkdir(options.outputDir, { recursive: true });
     await Deno.writeTextFile(outputPath, report);
+    // The raw figures, for --render after a change to the report.
+    const raw = { options: { ...options, only: options.only?.source }, facts, measured };
+    await Deno.writeTextFile(rawPath, JSON.stringify(raw, (_, value) => toJson(value)));
     return report;
   };
   try {
@@ -305,6 +320,15 @@ async function gitCommit(): Promise<string> {
   } catch {
     return "(unknown commit)";
   }
+}
+
+/** JSON has no NaN or Infinity (a latency of a record never stored): they are saved as text. */
+function toJson(value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value) ? String(value) : value;
+}
+
+function fromJson(value: unknown): unknown {
+  return value === "NaN" || value === "Infinity" || value === "-Infinity" ? Number(value) : value;
 }
 
 function progress(message: string): void {

@@ -94,9 +94,6 @@ async function main(): Promise<void> {
         state.live = undefined;
         return Response.json(live);
       }
-      case "POST /stop":
-        setTimeout(() => stop(), 0);
-        return Response.json({});
       default:
         await req.body?.cancel();
         return new Response("not found", { status: 404 });
