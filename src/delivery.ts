@@ -42,14 +42,14 @@ export async function post(
   signal: AbortSignal,
   options: { timeoutMs: number; client?: Deno.HttpClient },
 ): Promise<Outcome> {
-  const combined = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]);
+  const attempt = abortWithin(signal, options.timeoutMs);
   try {
     const response = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
       // Record values are views on ordinary ArrayBuffers (never shared memory), as fetch requires.
       body: request.body as Uint8Array<ArrayBuffer>,
-      signal: combined,
+      signal: attempt.signal,
       // A 301/302/303 would turn the POST into a GET; report redirects as a configuration fault instead.
       redirect: "manual",
       ...(options.client ? { client: options.client } : {}),
@@ -62,7 +62,31 @@ export async function post(
     const outcome = classifyFetchError(error, options.timeoutMs);
     if (outcome === undefined) throw error;
     return outcome;
+  } finally {
+    attempt.done();
   }
+}
+
+/**
+ * A signal that aborts with `parent` or, with a TimeoutError, after `timeoutMs`; `done()` drops the timer
+ * and the listener at once. (AbortSignal.any with AbortSignal.timeout would keep both alive for the whole
+ * timeout after every request: thousands of them at a few thousand requests a second.)
+ */
+function abortWithin(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; done(): void } {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
+    timeoutMs,
+  );
+  return {
+    signal: controller.signal,
+    done() {
+      clearTimeout(timer);
+      parent.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 /**
@@ -95,6 +119,9 @@ export async function probeSearch(
 /** Reads the answer body up to a limit; reading it to the end lets the connection be reused. */
 async function readAnswer(response: Response): Promise<string> {
   if (response.body === null) return "";
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  // The usual answer is small and announces its length: read it in one go, without a stream reader.
+  if (length <= MAX_ANSWER_BYTES) return await response.text();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of response.body) {

@@ -9,7 +9,7 @@ export interface Verdict {
 
 /**
  * The consumer loop counts as wedged when KafkaJS has neither fetched, heartbeated nor (re)joined for
- * this long. It fetches every half second even with every partition paused and heartbeats every 3 s,
+ * this long. It fetches every 100 ms even with every partition paused and heartbeats every 3 s,
  * and while a broker is away it goes on reconnecting, so only a stuck loop stays silent this long.
  */
 export const WEDGED_AFTER_MS = 120_000;

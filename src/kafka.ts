@@ -167,7 +167,7 @@ export function createKafkaClient(
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
     // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
-    maxWaitTimeInMs: 500,
+    maxWaitTimeInMs: 100,
     allowAutoTopicCreation: false,
   });
   // Made on the first dead letter only. Idempotent with acks=all: a dead letter KafkaJS retries is written

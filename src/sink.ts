@@ -112,13 +112,24 @@ interface Lane {
   partition: number;
   tail: Promise<void>;
   term: Term;
+  /** Batches taken over and not yet settled (the running one included). */
+  held: number;
+  /** Set while the lane has paused its partition: resumes it. */
+  resume: (() => void) | undefined;
 }
 
 /**
- * The loop: KafkaJS fetches; each partition's batch is taken over by that partition's lane and the
- * partition is paused until the lane has settled it, so that a partition held up by retries holds up
- * nothing else and KafkaJS goes on heartbeating. Offsets are committed up to the first record not yet
- * accounted for.
+ * A lane holds this many batches at most: the running one and the next, fetched while the first is
+ * delivered, so that no partition waits for a fetch between batches. Memory per partition stays within
+ * this many of KafkaJS's batches (its maxBytesPerPartition each).
+ */
+const BATCHES_AHEAD = 2;
+
+/**
+ * The loop: KafkaJS fetches; each partition's batch is taken over by that partition's lane, and KafkaJS
+ * fetches on at once. A lane holding {@link BATCHES_AHEAD} batches pauses its partition until it has
+ * settled one, so that a partition held up by retries holds up nothing else, memory stays bounded, and
+ * KafkaJS goes on heartbeating. Offsets are committed up to the first record not yet accounted for.
  */
 export function createSink(
   options: SinkOptions,
@@ -158,7 +169,7 @@ export function createSink(
   function laneFor(partition: number): Lane {
     let lane = lanes.get(partition);
     if (!lane) {
-      lane = { partition, tail: Promise.resolve(), term: newTerm() };
+      lane = { partition, tail: Promise.resolve(), term: newTerm(), held: 0, resume: undefined };
       lanes.set(partition, lane);
     }
     return lane;
@@ -173,21 +184,30 @@ export function createSink(
     if (stopping) return;
     const lane = laneFor(handoff.partition);
     const term = lane.term;
-    const resume = handoff.pause();
     term.highWatermark = handoff.highWatermark;
     const first = handoff.records[0];
     if (first && term.outOfRangeFrom !== undefined) reportDeleted(handoff.partition, term, first.offset);
     // After KafkaJS restarted its consumer (its pause state and fetch position are new), a batch can
-    // repeat records this term already holds: take only the new ones, and fetch on after the held ones.
+    // repeat records this term already holds: take only the new ones.
     const last = term.tracker.lastAdded();
     const records = handoff.records.filter((r) => last === undefined || r.offset > last);
-    if (last !== undefined && records.length < handoff.records.length) handoff.resolve(last);
     term.firstOffset ??= records[0]?.offset;
     for (const record of records) term.tracker.add(record.offset);
-    lane.tail = lane.tail.then(() => runBatch(term, handoff, records, resume));
+    // KafkaJS fetches on after the records taken over; only our own commits say what was delivered.
+    const taken = records.at(-1)?.offset ?? last;
+    if (taken !== undefined) handoff.resolve(taken);
+    lane.held++;
+    if (lane.held >= BATCHES_AHEAD) lane.resume ??= handoff.pause();
+    lane.tail = lane.tail.then(() => runBatch(term, handoff, records)).finally(() => {
+      lane.held--;
+      if (lane.held < BATCHES_AHEAD && lane.resume && !stopping) {
+        lane.resume();
+        lane.resume = undefined;
+      }
+    });
   }
 
-  async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[], resume: () => void) {
+  async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[]) {
     const signal = term.abort.signal;
     // Commit progress while the batch runs, so that a record stuck in retries holds back only itself.
     const ticker = setInterval(() => commit(term, handoff), COMMIT_INTERVAL_MS);
@@ -198,13 +218,7 @@ export function createSink(
       if (!signal.aborted) fail("Internal error while delivering; stopping", error);
     } finally {
       clearInterval(ticker);
-      // The partition was paused for this batch: fetching resumes after the last record accounted for.
-      const next = term.tracker.committable();
-      const last = records.at(-1);
-      if (last && next !== undefined && next > last.offset) handoff.resolve(last.offset);
-      else if (records[0] && next !== undefined && next > records[0].offset) handoff.resolve(next - 1);
       if (!signal.aborted || stopping) await commit(term, handoff);
-      if (!stopping) resume();
     }
   }
 
