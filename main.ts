@@ -4,7 +4,7 @@ import { formatReport, runChecks } from "./src/check.ts";
 import { type Config, describeConfig, parseCommand } from "./src/config.ts";
 import { type Credentials, CredentialsError, loadCredentials } from "./src/credentials.ts";
 import { deadLetterWriter } from "./src/deadletter.ts";
-import { createEventStoreClient, probeSearch } from "./src/delivery.ts";
+import { createEventStoreClient, createSender, probeSearch } from "./src/delivery.ts";
 import { createDisplay } from "./src/display.ts";
 import { createDryRun, DRY_RUN_REJECTED } from "./src/dry_run.ts";
 import { createForwarder } from "./src/forward.ts";
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     : { policy: config.rejected.policy };
   const deliver = dryRun?.settle ?? createForwarder(config, log, {
     tokens,
-    client,
+    send: createSender(credentials.eventstoreTls, config, client),
     observe: (outcome, durationMs, record) => {
       attempts.observe(outcome, durationMs);
       replay?.observe(outcome, record);

@@ -1,6 +1,6 @@
 import { authorized, type TokenSource } from "./auth.ts";
 import type { Config } from "./config.ts";
-import { post, type PostRequest } from "./delivery.ts";
+import { post, type PostRequest, type Send } from "./delivery.ts";
 import type { Logger } from "./log.ts";
 import { recordFields, type SourceRecord } from "./record.ts";
 import { buildRequest } from "./request.ts";
@@ -15,8 +15,8 @@ const ALARM_INTERVAL_MS = 60_000;
 export interface ForwarderDeps {
   /** Bearer tokens; none sent without. */
   tokens?: TokenSource;
-  /** For a custom CA or a client certificate, the keep-alive pool and the HTTP version. */
-  client?: Deno.HttpClient;
+  /** Sends the POSTs (see createSender). */
+  send: Send;
   /** Hears the outcome and duration of every attempt, and its record (for health, metrics and progress). */
   observe?: (outcome: Outcome, durationMs: number, record: SourceRecord) => void;
 }
@@ -25,9 +25,9 @@ export interface ForwarderDeps {
  * Settles records against the EventStore: a record that can never be a valid request is rejected
  * locally, without a POST; every other one is posted until delivered or rejected.
  */
-export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps = {}) {
+export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps) {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
-  const options = { timeoutMs: config.requestTimeoutMs, client: deps.client };
+  const options = { timeoutMs: config.requestTimeoutMs, send: deps.send };
   const { tokens, observe } = deps;
   const attempt = (request: PostRequest) => (signal: AbortSignal) =>
     authorized(

@@ -55,9 +55,9 @@ export function classifyStatus(status: number, detail: string, retryAfterMs?: nu
 const EVENTSTORE_TLS_OPTIONS = { ca: "--eventstore-ca", cert: "--eventstore-cert" };
 
 /**
- * Classifies a failed fetch to `peer` ("the EventStore", "the token endpoint …"): its own timeout and
- * network failures (fetch rejects with a TypeError) are transient, except a TLS certificate failure, which
- * is a configuration fault. Anything else, including an abort because eventsink is stopping, is not an
+ * Classifies a failed request to `peer` ("the EventStore", "the token endpoint …"): its own timeout and
+ * network failures (a TypeError from fetch, an Error with a `code` from undici) are transient, except a TLS
+ * certificate failure, which is a configuration fault. Anything else, including an abort because eventsink is stopping, is not an
  * outcome: undefined.
  */
 export function classifyFetchError(
@@ -68,7 +68,11 @@ export function classifyFetchError(
   if (error instanceof DOMException && error.name === "TimeoutError") {
     return { kind: "retry", reason: `${capitalise(peer)} did not answer within ${timeoutMs} ms` };
   }
-  if (error instanceof TypeError) {
+  // Deno's fetch fails with a TypeError; undici and node:net/node:tls with an Error that has a code.
+  if (
+    error instanceof TypeError ||
+    (error instanceof Error && typeof (error as { code?: unknown }).code === "string")
+  ) {
     const detail = errorChainText(error);
     const tls = explainTlsFailure(detail, EVENTSTORE_TLS_OPTIONS);
     return tls === undefined
