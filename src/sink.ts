@@ -86,7 +86,10 @@ function orderingKey(record: SourceRecord): string | undefined {
   return record.key === null ? undefined : keyDecoder.decode(record.key);
 }
 
-/** Delivered progress is committed at least this often while a batch runs, and at its end. */
+/**
+ * Delivered progress is committed this often (so a record stuck in retries holds back only itself, and a
+ * commit that failed is made again), and at the end of every batch.
+ */
 const COMMIT_INTERVAL_MS = 1_000;
 
 /** One partition's ownership period: from an assignment to its revocation. */
@@ -97,10 +100,14 @@ interface Term {
   highWatermark: number | undefined;
   /** The first offset the term took. */
   firstOffset: number | undefined;
+  /** The latest batch handed over: its payload commits for the term. */
+  handoff: Handoff | undefined;
   /** Last offset committed in this term. */
   committed: number | undefined;
   /** The commit in progress (commits are serialised). */
   committing: Promise<void>;
+  /** Commits asked for and not yet done: the ticker adds none while the broker is slow to answer one. */
+  commitsWaiting: number;
   /** The group's committed offset when the term began, if known. */
   startOffset: number | undefined;
   /** Set when KafkaJS reported the fetch offset deleted: where the partition stood then. */
@@ -158,9 +165,11 @@ export function createSink(
       abort: new AbortController(),
       tracker: new PartitionOffsets(),
       committed: undefined,
+      handoff: undefined,
       highWatermark: undefined,
       firstOffset: undefined,
       committing: Promise.resolve(),
+      commitsWaiting: 0,
       startOffset: undefined,
       outOfRangeFrom: undefined,
     };
@@ -184,6 +193,7 @@ export function createSink(
     if (stopping) return;
     const lane = laneFor(handoff.partition);
     const term = lane.term;
+    term.handoff = handoff;
     term.highWatermark = handoff.highWatermark;
     const first = handoff.records[0];
     if (first && term.outOfRangeFrom !== undefined) reportDeleted(handoff.partition, term, first.offset);
@@ -209,15 +219,12 @@ export function createSink(
 
   async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[]) {
     const signal = term.abort.signal;
-    // Commit progress while the batch runs, so that a record stuck in retries holds back only itself.
-    const ticker = setInterval(() => commit(term, handoff), COMMIT_INTERVAL_MS);
     try {
       const dispatchOptions = { ordering: options.ordering, keyOf: orderingKey, limiter, signal };
       await dispatch(records, dispatchOptions, (record) => deliverOne(term, record, signal));
     } catch (error) {
       if (!signal.aborted) fail("Internal error while delivering; stopping", error);
     } finally {
-      clearInterval(ticker);
       if (!signal.aborted || stopping) await commit(term, handoff);
     }
   }
@@ -275,9 +282,20 @@ export function createSink(
     return true;
   }
 
+  function commitAll(): void {
+    for (const { term } of lanes.values()) {
+      if (term.handoff && !term.abort.signal.aborted && term.commitsWaiting === 0) {
+        void commit(term, term.handoff);
+      }
+    }
+  }
+
   /** Commits the term's progress; commits of a term run one after another, so they land in order. */
   function commit(term: Term, handoff: Handoff): Promise<void> {
-    term.committing = term.committing.then(() => commitNow(term, handoff));
+    term.commitsWaiting++;
+    term.committing = term.committing.then(() => commitNow(term, handoff)).finally(() =>
+      term.commitsWaiting--
+    );
     return term.committing;
   }
 
@@ -336,7 +354,9 @@ export function createSink(
 
   function onOffsetOutOfRange(_topic: string, partition: number): void {
     const term = laneFor(partition).term;
-    term.outOfRangeFrom = term.tracker.committable() ?? term.startOffset ?? "unknown";
+    // Every record before the fetch position was taken over (and stays in hand): the loss starts there.
+    const last = term.tracker.lastAdded();
+    term.outOfRangeFrom = last !== undefined ? last + 1 : term.startOffset ?? "unknown";
   }
 
   function onCrash(error: Error, restart: boolean): void {
@@ -394,8 +414,10 @@ export function createSink(
         throw error;
       }
       if (!stopping) phase = "consuming";
+      const ticker = setInterval(commitAll, COMMIT_INTERVAL_MS);
       await stopSignal;
       await drain();
+      clearInterval(ticker);
       await source.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
       log.info("Stopped", { ...counts });
       phase = "stopped";

@@ -728,7 +728,7 @@ Deno.test("resilience (l): after records past the committed offset were deleted,
 
 Deno.test("resilience (l): records deleted past a running eventsink held up by an outage are reported lost, the rest delivered", async () => {
   await using p = await openPipeline(1);
-  const messages = await validMessages(20);
+  const messages = await validMessages(30);
   p.store.faults.outage({ status: 503 });
   await produceTo(p, messages.slice(0, 10), () => 0); // offsets 0..9, one batch eventsink fetches whole
   const sink = await spawnEventsink(p);
@@ -738,10 +738,13 @@ Deno.test("resilience (l): records deleted past a running eventsink held up by a
       "eventsink is retrying offset 0",
       () => p.store.requests().some((r) => r.headers["x-request-id"] === first && r.status === 503),
     );
-    // While it is held at offset 0 (with 0..9 in hand), 10..19 are written and 0..14 deleted.
-    await produceTo(p, messages.slice(10), () => 0);
-    await deleteRecords(p.bootstrap, p.topic, 0, 15);
-    assert.equal((await startOffsets(p.bootstrap, p.topic)).get(0), 15);
+    // While it is held at offset 0, it fetches one batch ahead (10..19) and then pauses the partition;
+    // 20..29 are written after that and 0..24 deleted: 20..24 were never fetched.
+    await produceTo(p, messages.slice(10, 20), () => 0);
+    await sink.waitForLog((l) => l.msg === "Kafka: Pausing fetching from 1 topics", 30_000);
+    await produceTo(p, messages.slice(20), () => 0);
+    await deleteRecords(p.bootstrap, p.topic, 0, 25);
+    assert.equal((await startOffsets(p.bootstrap, p.topic)).get(0), 25);
     assert.deepEqual(
       await committedOffsets(p.bootstrap, p.group, p.topic),
       new Map([[0, -1]]),
@@ -749,21 +752,26 @@ Deno.test("resilience (l): records deleted past a running eventsink held up by a
     );
     p.store.faults.reset();
 
-    await p.store.waitForStored(15, { timeoutMs: 30_000 });
+    await p.store.waitForStored(25, { timeoutMs: 30_000 });
     await waitCommittedToEnd(p);
     const warning = await sink.waitForLog((l) => l.msg.includes("were deleted (retention)"), 5_000);
     const stored = storedIds(p.store);
-    const expected = [...messages.slice(0, 10), ...messages.slice(15)];
+    const expected = [...messages.slice(0, 20), ...messages.slice(25)];
     assert.ok(
       expected.every((m) => stored.has(m.messageId)),
-      "records fetched before the deletion, and 15..19",
+      "records fetched before the deletion, and 25..29",
     );
-    assert.deepEqual(messages.slice(10, 15).filter((m) => stored.has(m.messageId)), [], "10..14 are gone");
+    assert.deepEqual(messages.slice(20, 25).filter((m) => stored.has(m.messageId)), [], "20..24 are gone");
     const posted = new Set(
       p.store.requests().map((r) => positionOfRequestId(r.headers["x-request-id"] ?? "").offset),
     );
-    assert.deepEqual([10, 11, 12, 13, 14].filter((o) => posted.has(o)), [], "10..14 never posted");
-    assertLostTenToFourteen(warning);
+    assert.deepEqual([20, 21, 22, 23, 24].filter((o) => posted.has(o)), [], "20..24 never posted");
+    const { partition, lostFrom, lostTo, resumeAt } = warning;
+    assert.deepEqual(
+      { partition, lostFrom, lostTo, resumeAt },
+      { partition: 0, lostFrom: 20, lostTo: 24, resumeAt: 25 },
+      `the warning names the lost offsets: ${JSON.stringify(warning)}`,
+    );
     assert.equal(deletionWarnings(sink).length, 1, "one warning");
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(30_000), 0);
