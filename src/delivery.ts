@@ -55,7 +55,8 @@ export function createSender(
   connections: { maxInFlight: number; http2: boolean },
   client: Deno.HttpClient,
 ): Send {
-  if (connections.http2) return fetchSender(client);
+  const viaFetch = fetchSender(client);
+  if (connections.http2) return viaFetch;
   const agent = new Agent({
     connections: connections.maxInFlight,
     // The request timeout (--request-timeout) is ours: undici's own would only differ from it.
@@ -66,7 +67,7 @@ export function createSender(
       ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
     },
   });
-  return async (request, signal) => {
+  const viaUndici: Send = async (request, signal) => {
     const url = new URL(request.url);
     const response = await agent.request({
       origin: url.origin,
@@ -86,6 +87,17 @@ export function createSender(
         () => response.body.text(),
       ),
     };
+  };
+  return async (request, signal) => {
+    try {
+      return await viaUndici(request, signal);
+    } catch (error) {
+      // A server that refuses eventsink's client certificate (a TLS alert) looks to undici like a closed
+      // connection; Deno's fetch names the alert, so that it is reported as the configuration fault it is.
+      const closed = (error as { code?: unknown }).code === "UND_ERR_SOCKET";
+      if (!closed || signal.aborted || !request.url.startsWith("https:")) throw error;
+      return await viaFetch(request, signal);
+    }
   };
 }
 
