@@ -11,7 +11,8 @@
  *   422 when it is a resource but not a valid message Bundle, including a resourceType other than Bundle.
  * - JSON only: application/fhir+xml is 415.
  * - A POST to $process-message meets, in this order: latency, injected faults, the token (401), the media
- *   type (415), the size limit (413), parsing (400), the message rules (422), the message id (409).
+ *   type (415), the size limit (413), parsing (400), the message rules (422), the message id (409). The
+ *   latency counts from the request's arrival, so that an answer comes that long after it, not later.
  * - Clients reach a small TCP relay in front of an internal Deno.serve, so that a fault can close a
  *   client's connection for real.
  */
@@ -142,7 +143,7 @@ export interface FaultSettings {
  * a failing message id. Injected answers are never stored and carry Retry-After when one is set.
  */
 export interface Faults {
-  /** Waits this long before answering every POST. */
+  /** Answers every POST no sooner than this long after it arrived. */
   latency(ms: number): void;
   /** Answers the next POSTs with these steps in order, then normally. */
   script(steps: readonly ScriptStep[]): void;
@@ -219,6 +220,8 @@ interface Incoming {
   body: ReceivedBody;
   json: ParsedBody;
   receivedAt: Date;
+  /** performance.now() at arrival. */
+  arrivedAt: number;
   /** The relay's port as the internal server sees it; names the client connection to drop. */
   relayPort: number;
 }
@@ -251,6 +254,8 @@ interface State {
   readonly onRequest: (request: RecordedRequest) => void;
   readonly closing: AbortController;
   readonly relayTable: RelayTable;
+  /** How late timers fired lately (ms, a moving average): latency waits are that much shorter. */
+  timerLateMs: number;
   readonly changed: Set<() => void>;
   messages: StoredMessage[];
   byMessageId: Map<string, StoredMessage>;
@@ -356,6 +361,7 @@ function newState(options: EventStoreOptions): State {
     onRequest: options.onRequest ?? (() => {}),
     closing: new AbortController(),
     relayTable: { relays: new Map(), closing: false },
+    timerLateMs: 0,
     changed: new Set(),
     messages: [],
     byMessageId: new Map(),
@@ -399,9 +405,11 @@ async function handle(state: State, req: Request, relayPort: number): Promise<Re
   const url = new URL(req.url);
   if (url.pathname.startsWith(ADMIN_PREFIX)) return await handleAdmin(state, req, url);
   const receivedAt = state.now();
+  const arrivedAt = performance.now();
   const body = await readBody(req, state.maxBodyBytes);
   const headers = Object.fromEntries(req.headers);
-  const incoming: Incoming = { req, url, headers, body, json: parseJson(body), receivedAt, relayPort };
+  const json = parseJson(body);
+  const incoming: Incoming = { req, url, headers, body, json, receivedAt, arrivedAt, relayPort };
   const route = findRoute(FHIR_ROUTES, url.pathname, req.method);
   const answer = route instanceof Response
     ? { response: route, kind: "answered" as const }
@@ -477,7 +485,7 @@ function record(state: State, incoming: Incoming, answer: Answer): void {
 
 async function postMessage(state: State, incoming: Incoming): Promise<Answer> {
   const signal = state.closing.signal;
-  await sleep(state.faults.latencyMs, signal);
+  await sleepUntil(state, incoming.arrivedAt + state.faults.latencyMs, signal);
   const fault = takeFault(state.faults, incoming.json.ok ? messageIdOf(incoming.json.value) : null);
   if (fault === "drop") return dropConnection(state, incoming.relayPort);
   const answer: Answer = fault
@@ -943,6 +951,20 @@ async function trickled(response: Response, ms: number, signal: AbortSignal): Pr
 function split(bytes: Uint8Array, count: number): Uint8Array[] {
   const size = Math.ceil(bytes.byteLength / count);
   return Array.from({ length: count }, (_, index) => bytes.subarray(index * size, (index + 1) * size));
+}
+
+/**
+ * Waits until `deadline` (a performance.now() time). Deno's timers fire a millisecond or two late; the wait
+ * asked for is shortened by the lateness seen lately, so that the wait ends near the deadline on average.
+ */
+async function sleepUntil(state: State, deadline: number, signal: AbortSignal): Promise<void> {
+  const wait = deadline - performance.now();
+  if (wait <= 0) return;
+  const asked = Math.max(0, wait - state.timerLateMs);
+  const startedAt = performance.now();
+  await sleep(asked, signal);
+  const late = Math.min(performance.now() - startedAt - asked, 5); // one slow turn must not skew it
+  state.timerLateMs = 0.9 * state.timerLateMs + 0.1 * Math.max(late, 0);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
