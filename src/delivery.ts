@@ -13,10 +13,10 @@ export interface PostRequest {
 }
 
 /**
- * The HTTP client for the EventStore and the token endpoint: trusts the CA bundle besides the system's
- * CAs and presents the client certificate, if configured; keeps one connection alive per delivery in
- * flight; speaks HTTP/1.1 or, if asked, HTTP/2. Certificates are always verified: there is no option to
- * turn that off.
+ * Deno's HTTP client for the EventStore and the token endpoint (deliveries over HTTP/1.1 go through undici,
+ * see createSender): trusts the CA bundle besides the system's CAs and presents the client certificate, if
+ * configured; keeps one connection alive per delivery in flight; speaks HTTP/1.1 or, if asked, HTTP/2.
+ * Certificates are always verified: there is no option to turn that off.
  */
 export function createEventStoreClient(
   tls: TlsMaterial,

@@ -57,8 +57,8 @@ const EVENTSTORE_TLS_OPTIONS = { ca: "--eventstore-ca", cert: "--eventstore-cert
 /**
  * Classifies a failed request to `peer` ("the EventStore", "the token endpoint …"): its own timeout and
  * network failures (a TypeError from fetch, an Error with a `code` from undici) are transient, except a TLS
- * certificate failure, which is a configuration fault. Anything else, including an abort because eventsink is stopping, is not an
- * outcome: undefined.
+ * certificate failure, which is a configuration fault. Anything else, including an abort because eventsink
+ * is stopping, is not an outcome: undefined.
  */
 export function classifyFetchError(
   error: unknown,
