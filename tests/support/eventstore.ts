@@ -143,7 +143,7 @@ export interface FaultSettings {
  * a failing message id. Injected answers are never stored and carry Retry-After when one is set.
  */
 export interface Faults {
-  /** Answers every POST no sooner than this long after it arrived. */
+  /** Answers every POST about this long after it arrived (see sleepUntil). */
   latency(ms: number): void;
   /** Answers the next POSTs with these steps in order, then normally. */
   script(steps: readonly ScriptStep[]): void;
