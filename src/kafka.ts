@@ -168,6 +168,10 @@ export function createKafkaClient(
     heartbeatInterval: 3_000,
     // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
     maxWaitTimeInMs: 100,
+    // A lane holds two batches per partition (sink.ts); KafkaJS's 1 MB each made fetched-but-unsent records
+    // the largest thing in memory during replays. 256 KB is still ~150 fixture-sized records a batch, and
+    // the broker returns a larger record whole all the same (one batch always comes back).
+    maxBytesPerPartition: 256 * 1024,
     allowAutoTopicCreation: false,
   });
   // Made on the first dead letter only. Idempotent with acks=all: a dead letter KafkaJS retries is written
