@@ -1,6 +1,6 @@
 /** What deploy/ ships: the systemd unit, the environment file example, the alert rules. */
 import assert from "node:assert/strict";
-import { ENV_NAMES } from "../src/config.ts";
+import { ENV_NAMES } from "../src/config/parse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

@@ -72,7 +72,7 @@ async function runDenoTest(
   junitPath: string,
   env: Record<string, string>,
 ): Promise<Deno.CommandStatus> {
-  const testArgs = args.length > 0 ? args : ["tests/"];
+  const testArgs = args.length > 0 ? args : ["src/", "tests/"];
   testRun = new Deno.Command(Deno.execPath(), {
     // --unstable-net: tests play systemd's side of sd_notify with a unix datagram socket.
     args: ["test", "--allow-all", "--unstable-net", `--junit-path=${junitPath}`, ...testArgs],

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { produce } from "./support/broker.ts";
 import { permissionFlags, spawnEventsink } from "./support/eventsink_process.ts";
 import { openPipeline, validMessages, waitUntil } from "./support/pipeline.ts";
-import { NOTIFY_DIR } from "../src/notify.ts";
+import { NOTIFY_DIR } from "../src/operations/systemd.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

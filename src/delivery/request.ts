@@ -1,0 +1,102 @@
+import { decodeUtf8, headerValues, type SourceRecord } from "../record.ts";
+import { USER_AGENT } from "../version.ts";
+
+/** The media type assumed when a record has no `Content-Type` header, as the original service did. */
+export const DEFAULT_CONTENT_TYPE = "application/fhir+json; fhirVersion=4.0";
+/** The EventStore's limit for `X-Request-ID`. */
+export const MAX_REQUEST_ID_LENGTH = 200;
+
+/** The POST that delivers one record; why the record can never be a valid request; or a tombstone. */
+export type BuiltRequest =
+  | { kind: "request"; url: string; headers: Record<string, string>; body: Uint8Array }
+  | { kind: "invalid"; reason: string }
+  /** A null value: Kafka's deletion marker, not a message. */
+  | { kind: "tombstone" };
+
+/** The EventStore endpoint that takes FHIR messages. */
+export function processMessageUrl(eventstoreUrl: string): string {
+  return `${eventstoreUrl}/fhir/4.0/$process-message`;
+}
+
+/** The EventStore search `eventsink check` asks, as the original service's smoke test did. */
+export function searchUrl(eventstoreUrl: string): string {
+  return `${eventstoreUrl}/fhir/4.0/Bundle?_count=1`;
+}
+
+/**
+ * Builds the POST for a record: its value byte for byte, its own `Content-Type`, a stable request id, and
+ * the configured extra `headers` (which never replace eventsink's own; config.ts refuses those names).
+ */
+export function buildRequest(
+  record: SourceRecord,
+  eventstoreUrl: string,
+  options: { headers?: Record<string, string> } = {},
+): BuiltRequest {
+  if (record.value === null) return { kind: "tombstone" };
+  if (record.value.length === 0) return { kind: "invalid", reason: "the record's value is empty" };
+  const contentType = recordContentType(record);
+  if (!contentType.ok) return { kind: "invalid", reason: contentType.reason };
+  const problem = isJsonMediaType(contentType.value) ? jsonProblem(record.value) : undefined;
+  if (problem !== undefined) return { kind: "invalid", reason: problem };
+  return {
+    kind: "request",
+    url: processMessageUrl(eventstoreUrl),
+    headers: {
+      ...options.headers,
+      "content-type": contentType.value,
+      accept: "application/fhir+json",
+      "user-agent": USER_AGENT,
+      // Stable across retries, so the EventStore's log ties every attempt to the one record.
+      "x-request-id": requestId(record),
+    },
+    body: record.value,
+  };
+}
+
+/** `eventsink-<topic>-<partition>-<offset>`, cut to the EventStore's limit. */
+export function requestId(record: SourceRecord): string {
+  return `eventsink-${record.topic}-${record.partition}-${record.offset}`.slice(0, MAX_REQUEST_ID_LENGTH);
+}
+
+/** `application/json`, `application/fhir+json` and any other `+json` type, parameters aside. */
+function isJsonMediaType(contentType: string): boolean {
+  const essence = contentType.split(";")[0]!.trim().toLowerCase();
+  return essence === "application/json" || /^[a-z]+\/[a-z0-9.+-]*\+json$/.test(essence);
+}
+
+/**
+ * Why a value announced as JSON can never be a FHIR resource, or undefined. The reasons are fixed
+ * texts: a parser's message would quote the value, and values are health data.
+ */
+function jsonProblem(value: Uint8Array): string | undefined {
+  const text = decodeUtf8(value);
+  if (text === undefined) return "the value is not valid UTF-8, so it cannot be FHIR JSON";
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return "the value is not valid JSON although its Content-Type says JSON";
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return "the value is JSON but not a FHIR resource (not an object)";
+  }
+  if (typeof (parsed as Record<string, unknown>).resourceType !== "string") {
+    return "the value is JSON but not a FHIR resource (no resourceType)";
+  }
+  return undefined;
+}
+
+function recordContentType(
+  record: SourceRecord,
+): { ok: true; value: string } | { ok: false; reason: string } {
+  const values = headerValues(record.headers, "content-type");
+  if (values.length === 0) return { ok: true, value: DEFAULT_CONTENT_TYPE };
+  const texts = new Set(values.map((v) => (typeof v === "string" ? v.trim() : v)));
+  if (texts.size > 1) return { ok: false, reason: "the record has Content-Type headers that disagree" };
+  const [value] = texts;
+  // A header value must be visible ASCII or spaces; anything else would be refused by fetch itself.
+  if (typeof value !== "string" || !/^[\x20-\x7e]+$/.test(value)) {
+    return { ok: false, reason: "the record's Content-Type header is not a valid HTTP header value" };
+  }
+  return { ok: true, value };
+}

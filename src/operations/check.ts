@@ -1,0 +1,143 @@
+import type { Config } from "../config/parse.ts";
+import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/client.ts";
+import type { Outcome } from "../delivery/outcome.ts";
+import { searchUrl } from "../delivery/request.ts";
+
+/** One line of the `eventsink check` report. */
+export interface CheckResult {
+  part: string;
+  /** "skipped": not checked, because a part it needs failed. */
+  result: "ok" | "fail" | "skipped";
+  detail: string;
+}
+
+/** What the check asks: Kafka through the inspector, the EventStore through its search. */
+export interface CheckDeps {
+  kafka: KafkaInspector;
+  probeStore: () => Promise<Outcome>;
+}
+
+/**
+ * Checks both ends with the configuration eventsink runs with: the brokers answer, the topic (and the
+ * dead-letter topic) exist, the consumer group's state and lag, and the EventStore takes a search.
+ */
+export async function runChecks(config: Config, deps: CheckDeps): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const topics = [
+    { part: "topic", name: config.topic },
+    ...(config.rejected.deadLetterTopic === undefined
+      ? []
+      : [{ part: "dead-letter topic", name: config.rejected.deadLetterTopic }]),
+  ];
+  let kafkaUp = true;
+  try {
+    const cluster = await deps.kafka.cluster();
+    results.push({
+      part: "Kafka",
+      result: "ok",
+      detail: `cluster ${cluster.clusterId} answered; brokers ${cluster.brokers.join(", ")}`,
+    });
+  } catch (error) {
+    kafkaUp = false;
+    results.push({
+      part: "Kafka",
+      result: "fail",
+      detail: `${config.brokers.join(",")} did not answer: ${message(error)}`,
+    });
+  }
+  let sourcePartitions: PartitionInfo[] | undefined;
+  for (const [index, { part, name }] of topics.entries()) {
+    if (!kafkaUp) {
+      results.push({ part, result: "skipped", detail: "not checked: Kafka did not answer" });
+      continue;
+    }
+    const found = await attempt(() => deps.kafka.topic(name));
+    if (!found.ok) results.push({ part, result: "fail", detail: `${name}: ${found.error}` });
+    else if (found.value === undefined) {
+      results.push({ part, result: "fail", detail: `${name} does not exist` });
+    } else {
+      results.push({ part, result: "ok", detail: describeTopic(name, found.value) });
+      if (index === 0) sourcePartitions = found.value;
+    }
+  }
+  if (sourcePartitions === undefined) {
+    results.push({
+      part: "consumer group",
+      result: "skipped",
+      detail: kafkaUp ? `not checked: topic ${config.topic} not found` : "not checked: Kafka did not answer",
+    });
+  } else {
+    const group = await attempt(() => deps.kafka.group(config.group, config.topic));
+    results.push(
+      group.ok
+        ? {
+          part: "consumer group",
+          result: "ok",
+          detail: describeGroup(config.group, group.value, sourcePartitions),
+        }
+        : { part: "consumer group", result: "fail", detail: `${config.group}: ${group.error}` },
+    );
+  }
+  results.push(storeResult(config.eventstoreUrl, await deps.probeStore()));
+  return results;
+}
+
+/** The report: one line per part, then the verdict. */
+export function formatReport(results: readonly CheckResult[]): string {
+  const width = Math.max(...results.map((r) => r.part.length));
+  const lines = results.map((r) =>
+    `${r.result.toUpperCase().padEnd(7)} ${r.part.padEnd(width)}  ${r.detail}`
+  );
+  const failed = results.filter((r) => r.result !== "ok").length;
+  lines.push(
+    failed === 0
+      ? `All ${results.length} checks passed.`
+      : `${failed} of ${results.length} checks did not pass.`,
+  );
+  return lines.join("\n");
+}
+
+function describeTopic(name: string, partitions: PartitionInfo[]): string {
+  const list = partitions.map((p) => `${p.partition} (offsets ${p.earliest}–${p.end}, leader ${p.leader})`);
+  return `${name}: ${partitions.length} partition(s): ${list.join(", ")}`;
+}
+
+/** Lag per partition: from the committed offset, or from the earliest record kept when there is none. */
+function describeGroup(name: string, group: GroupInfo, partitions: PartitionInfo[]): string {
+  const lags = partitions.map((p) => ({
+    partition: p.partition,
+    lag: Math.max(0, p.end - (group.committed.get(p.partition) ?? p.earliest)),
+  }));
+  const total = lags.reduce((sum, l) => sum + l.lag, 0);
+  const members = `${group.members} member${group.members === 1 ? "" : "s"}`;
+  const start = group.committed.size === 0
+    ? "; no committed offsets yet: a first start reads each partition from its earliest record"
+    : "";
+  const perPartition = lags.map((l) => `${l.partition}: ${l.lag}`).join(", ");
+  return `${name}: ${group.state}, ${members}; lag ${total} (${perPartition})${start}`;
+}
+
+function storeResult(eventstoreUrl: string, outcome: Outcome): CheckResult {
+  const asked = `GET ${searchUrl(eventstoreUrl)}`;
+  const part = "EventStore";
+  if (outcome.kind === "delivered") {
+    return { part, result: "ok", detail: `${asked} answered ${outcome.status}` };
+  }
+  // A configuration fault's reason already says what to check (outcome.ts).
+  const hint = outcome.kind === "retry" ? ": the EventStore is unreachable or unwell" : "";
+  return { part, result: "fail", detail: `${asked}: ${outcome.reason}${hint}` };
+}
+
+type Attempted<T> = { ok: true; value: T } | { ok: false; error: string };
+
+async function attempt<T>(ask: () => Promise<T>): Promise<Attempted<T>> {
+  try {
+    return { ok: true, value: await ask() };
+  } catch (error) {
+    return { ok: false, error: message(error) };
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

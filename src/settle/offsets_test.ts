@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { PartitionOffsets } from "./offsets.ts";
+
+function tracker(...offsets: number[]): PartitionOffsets {
+  const t = new PartitionOffsets();
+  for (const offset of offsets) t.add(offset);
+  return t;
+}
+
+Deno.test("offsets: nothing to commit before anything is handed out", () => {
+  assert.equal(new PartitionOffsets().committable(), undefined);
+});
+
+Deno.test("offsets: in-order completion moves the commit point one by one", () => {
+  const t = tracker(10, 11, 12);
+  assert.equal(t.committable(), 10);
+  t.complete(10);
+  assert.equal(t.committable(), 11);
+  t.complete(11);
+  t.complete(12);
+  assert.equal(t.committable(), 13);
+  assert.equal(t.inFlight(), 0);
+});
+
+Deno.test("offsets: out-of-order completion never passes an unaccounted record", () => {
+  const t = tracker(0, 1, 2, 3, 4);
+  t.complete(3);
+  t.complete(1);
+  assert.equal(t.committable(), 0);
+  t.complete(0);
+  assert.equal(t.committable(), 2);
+  t.complete(4);
+  assert.equal(t.committable(), 2);
+  t.complete(2);
+  assert.equal(t.committable(), 5);
+});
+
+Deno.test("offsets: gaps (compaction, transaction markers) are stepped over", () => {
+  const t = tracker(5, 9, 20);
+  t.complete(5);
+  assert.equal(t.committable(), 9);
+  t.complete(20);
+  assert.equal(t.committable(), 9);
+  t.complete(9);
+  assert.equal(t.committable(), 21);
+});
+
+Deno.test("offsets: misuse is a bug and says so", () => {
+  const t = tracker(1, 2);
+  assert.throws(() => t.add(2), RangeError);
+  assert.throws(() => t.complete(7), RangeError);
+  t.complete(1);
+  assert.throws(() => t.complete(1), RangeError, "completing twice");
+});
+
+Deno.test("offsets: random completion orders agree with a simple model", () => {
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 20; round++) {
+    const offsets: number[] = [];
+    for (let o = Math.floor(random() * 5), n = 0; n < 3000; n++, o += 1 + Math.floor(random() * 3)) {
+      offsets.push(o);
+    }
+    const t = tracker(...offsets);
+    const order = [...offsets].sort(() => random() - 0.5);
+    const done = new Set<number>();
+    for (const offset of order.slice(0, Math.floor(random() * order.length))) {
+      t.complete(offset);
+      done.add(offset);
+      const firstOpen = offsets.find((o) => !done.has(o));
+      assert.equal(t.committable(), firstOpen ?? offsets.at(-1)! + 1);
+    }
+    assert.equal(t.inFlight(), offsets.length - done.size);
+  }
+});
