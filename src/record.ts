@@ -3,6 +3,13 @@ import type { LogFields } from "./log.ts";
 /** A header value as Kafka clients hand it over: bytes, text, or several of them. */
 export type HeaderValue = Uint8Array | string | Array<Uint8Array | string> | undefined;
 
+/** A record to write (a dead letter). */
+export interface OutgoingRecord {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, HeaderValue>;
+}
+
 /** One consumed Kafka record, as eventsink sees it. */
 export interface SourceRecord {
   topic: string;

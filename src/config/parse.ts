@@ -1,4 +1,7 @@
 import { parseArgs } from "node:util";
+import type { RetryPolicy } from "../delivery/backoff.ts";
+import { isSecureOrLocal } from "../security/transport.ts";
+import { REJECTED_POLICIES, type RejectedConfig, type RejectedPolicy } from "../settle/policy.ts";
 import { type Ordering, ORDERINGS } from "../sink/ordering.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
@@ -12,23 +15,6 @@ import {
 } from "../security/secrets.ts";
 import type { TlsFiles } from "../security/tls_files.ts";
 import { parseFromOffsets, parseTimestamp, type StartSpec } from "../replay/start_position.ts";
-
-/** What to do with a message the EventStore rejects as invalid (DESIGN.md §3). */
-export type RejectedPolicy = "dead-letter" | "skip" | "stop";
-const REJECTED_POLICIES: readonly RejectedPolicy[] = ["dead-letter", "skip", "stop"];
-
-/** The rejected-message policy, with the dead-letter topic exactly when the policy needs one. */
-export type RejectedConfig =
-  | { policy: "skip" | "stop"; deadLetterTopic?: undefined }
-  | { policy: "dead-letter"; deadLetterTopic: string };
-
-/** Retry timing for transient failures and configuration faults. */
-export interface RetryPolicy {
-  initialMs: number;
-  maxMs: number;
-  /** Undefined: never give up on a transient failure (the default). */
-  giveUpMs: number | undefined;
-}
 
 /** How eventsink authenticates its client to the OAuth2 token endpoint (RFC 6749 §2.3.1). */
 export type OAuthClientAuth = "client_secret_post" | "client_secret_basic";
@@ -763,12 +749,6 @@ function endpointUrl(option: OptionName, text: string, errors: string[]): string
     errors.push(`--${option} must be https (http only to localhost): the client secret goes there`);
   }
   return url.href;
-}
-
-/** https, or http to this machine only: credentials never cross a network in clear. */
-export function isSecureOrLocal(href: string): boolean {
-  const url = new URL(href);
-  return url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
 }
 
 /** Names a header may not take: eventsink sets these itself. */

@@ -1,3 +1,11 @@
+/** Retry timing for transient failures and configuration faults. */
+export interface RetryPolicy {
+  initialMs: number;
+  maxMs: number;
+  /** Undefined: never give up on a transient failure (the default). */
+  giveUpMs: number | undefined;
+}
+
 /** The longest wait a `Retry-After` may impose, so that a bogus header cannot park a partition for days. */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 

@@ -1,5 +1,5 @@
 import { retryDelay } from "./backoff.ts";
-import type { RetryPolicy } from "../config/parse.ts";
+import type { RetryPolicy } from "./backoff.ts";
 import { formatDuration } from "../duration.ts";
 import type { Logger } from "../log.ts";
 import type { Outcome } from "./outcome.ts";

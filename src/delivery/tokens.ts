@@ -4,7 +4,7 @@
  * they expire, one request serves every delivery waiting for a token, and a token the EventStore refuses
  * (401) is replaced once before the 401 counts as a configuration fault.
  */
-import { isSecureOrLocal } from "../config/parse.ts";
+import { isSecureOrLocal } from "../security/transport.ts";
 import type { EventStoreCredentials } from "../security/credentials.ts";
 import { parseRetryAfter } from "./backoff.ts";
 import { classifyFetchError, type Outcome } from "./outcome.ts";

@@ -19,7 +19,7 @@ import { lz4Codec, snappyCodec, zstdCodec } from "./codecs.ts";
 import type { Credentials } from "../security/credentials.ts";
 import { createOffsetAdmin, type OffsetAdmin } from "./admin.ts";
 import type { LogFields, Logger, LogLevel } from "../log.ts";
-import type { HeaderValue, SourceRecord } from "../record.ts";
+import type { HeaderValue, OutgoingRecord, SourceRecord } from "../record.ts";
 import { errorChainText, explainTlsFailure } from "../security/tls_errors.ts";
 
 /** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
@@ -53,13 +53,6 @@ export interface SourceEvents {
   onCrash(error: Error, restart: boolean): void;
   /** KafkaJS found the fetch offset deleted and moves the partition to its earliest record. */
   onOffsetOutOfRange(topic: string, partition: number): void;
-}
-
-/** A record to write (a dead letter). */
-export interface OutgoingRecord {
-  key: Uint8Array | null;
-  value: Uint8Array | null;
-  headers: Record<string, HeaderValue>;
 }
 
 /** The narrow face of KafkaJS that eventsink uses: consume the topic, write dead letters. */

@@ -6,11 +6,11 @@
 import {
   type Config,
   type EventStoreAuth,
-  isSecureOrLocal,
   type KafkaSasl,
   type OAuth2Settings,
   SECRETS,
 } from "../config/parse.ts";
+import { isSecureOrLocal } from "./transport.ts";
 import {
   readSecret,
   type Redactor,

@@ -1,9 +1,8 @@
 import { retryDelay } from "../delivery/backoff.ts";
-import type { RetryPolicy } from "../config/parse.ts";
-import type { OutgoingRecord } from "../kafka/client.ts";
+import type { RetryPolicy } from "../delivery/backoff.ts";
 import type { Logger } from "../log.ts";
 import { MAX_DIAGNOSTICS_CHARS } from "../delivery/outcome.ts";
-import { type HeaderValue, recordFields, type SourceRecord } from "../record.ts";
+import { type HeaderValue, type OutgoingRecord, recordFields, type SourceRecord } from "../record.ts";
 import { isLoudAttempt } from "../delivery/retry.ts";
 import { abortable } from "../async.ts";
 
