@@ -4,8 +4,7 @@ import { serveEndpoints } from "./endpoints.ts";
 import type { KafkaClient } from "../kafka/client.ts";
 import type { Logger } from "../log.ts";
 import { createMonitor } from "./monitor.ts";
-import { openNotifier, watchdogInterval } from "./systemd.ts";
-import { notifyService } from "./service.ts";
+import { notifyService, openNotifier, watchdogInterval } from "./systemd.ts";
 import type { Sink } from "../sink/sink.ts";
 import { VERSIONS } from "../version.ts";
 

@@ -1,9 +1,8 @@
-/** sd_notify in-process: the socket, the watchdog settings, and what is sent when. */
+/** sd_notify in-process: the socket, the watchdog settings, and what is sent when (READY, STATUS, WATCHDOG). */
 import assert from "node:assert/strict";
 import { createLogger } from "../log.ts";
 import type { Monitor } from "./monitor.ts";
-import { type Notifier, NOTIFY_DIR, openNotifier, watchdogInterval } from "./systemd.ts";
-import { notifyService } from "./service.ts";
+import { type Notifier, NOTIFY_DIR, notifyService, openNotifier, watchdogInterval } from "./systemd.ts";
 import type { SinkPhase } from "../sink/sink.ts";
 
 function recordingLog() {
