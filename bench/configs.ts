@@ -1,7 +1,7 @@
 /** What the benchmark measures: the configurations, their names and their theoretical bounds. Pure. */
 import type { SizeClass } from "./messages.ts";
 
-/** eventsink's ordering modes (src/dispatch.ts). */
+/** eventsink's ordering modes (src/sink/ordering.ts). */
 export type Ordering = "partition" | "key" | "none";
 
 /** One thing to measure, at one size and one EventStore latency. */
@@ -19,7 +19,7 @@ export interface RunSpec {
   latencyMs: number;
 }
 
-/** eventsink's defaults (src/config.ts), for the row of eventsink run without flags. */
+/** eventsink's defaults (the option table in src/config/), for the row of eventsink run without flags. */
 export const EVENTSINK_DEFAULTS = { ordering: "partition" as Ordering, maxInFlight: 16 };
 
 /** The row name of a subject, e.g. "eventsink key/256", "HTTP ceiling C=64". */

@@ -1,6 +1,6 @@
 /**
  * The consume-only ceiling: KafkaJS `eachBatch` over the topic, no HTTP at all, with the consumer settings
- * eventsink uses (src/kafka.ts). Prints a JSON line {"records", "at"} every 20 ms while records come.
+ * eventsink uses (src/kafka/). Prints a JSON line {"records", "at"} every 20 ms while records come.
  *
  *   deno run -A bench/consume_only.ts <bootstrap> <topic> <group>
  */

@@ -24,7 +24,7 @@ interface LoggerOptions {
   /** Where finished lines go; stderr by default so that stdout stays free for reports. */
   write?: (line: string) => void;
   now?: () => Date;
-  /** Masks secrets in the message and every text field (see secrets.ts); none by default. */
+  /** Masks secrets in the message and every text field (see security/secrets.ts); none by default. */
   redact?: (text: string) => string;
   /**
    * Stderr is the journal: each line starts with its syslog priority (`<3>` … `<7>`), which journald takes

@@ -1,7 +1,8 @@
 /**
- * Delivery rules end to end (DESIGN.md §3, issue 3 items a, b, c, i, j, k): what eventsink does with each
- * kind of EventStore answer, and that offsets follow deliveries. Real broker, real HTTP, eventsink as its
- * own process with its real permission set, the stand-in EventStore with injected faults.
+ * Delivery rules end to end (the status table in src/delivery/outcome.ts; issue 3 items a, b, c, i, j, k):
+ * what eventsink does with each kind of EventStore answer, and that offsets follow deliveries. Real broker,
+ * real HTTP, eventsink as its own process with its real permission set, the stand-in EventStore with
+ * injected faults.
  */
 import assert from "node:assert/strict";
 import {
@@ -601,7 +602,7 @@ Deno.test("delivery: a message answered 500 for good stalls its own partition on
     const skipped = linesNamed(sink, "Skipped a rejected message (--on-rejected=skip)");
     assert.equal(skipped.length, 0, "a 500 is never skipped");
     // Partition 0 is held exactly at the bad record: 0-2 were delivered seconds ago, so their progress is
-    // committed (sink.ts commits delivered progress at least every second), and nothing past the bad one.
+    // committed (the sink commits delivered progress at least every second), and nothing past the bad one.
     await waitForCommitted(p, [3, 35, 35], 10_000);
 
     p.store.faults.failMessage(bad.messageId, null);
