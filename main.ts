@@ -1,7 +1,8 @@
 import { createAttemptLog } from "./src/operations/store_watch.ts";
 import { authorized, createTokenSource, type TokenSource } from "./src/delivery/tokens.ts";
 import { formatReport, runChecks } from "./src/operations/check.ts";
-import { type Config, describeConfig, parseCommand } from "./src/config/parse.ts";
+import { type Config, parseCommand } from "./src/config/parse.ts";
+import { describeConfig } from "./src/config/describe.ts";
 import { type Credentials, CredentialsError, loadCredentials } from "./src/security/credentials.ts";
 import { deadLetterWriter } from "./src/settle/dead_letter.ts";
 import { createEventStoreClient, createSender, probeSearch } from "./src/delivery/sender.ts";

@@ -1,6 +1,6 @@
 /** What deploy/ ships: the systemd unit, the environment file example, the alert rules. */
 import assert from "node:assert/strict";
-import { ENV_NAMES } from "../src/config/parse.ts";
+import { ENV_NAMES } from "../src/config/options.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

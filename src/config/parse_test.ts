@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { type Config, describeConfig, ENV_NAMES, helpText, parseCommand } from "./parse.ts";
+import { describeConfig } from "./describe.ts";
+import { ENV_NAMES, helpText } from "./options.ts";
+import { type Config, parseCommand } from "./parse.ts";
 
 const URL_FLAG = ["--eventstore-url", "http://eventstore.test"];
 const noEnv = () => undefined;

@@ -1,4 +1,3 @@
-import type { Config } from "../config/parse.ts";
 import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/client.ts";
 import type { Outcome } from "../delivery/outcome.ts";
 import { searchUrl } from "../delivery/request.ts";
@@ -11,6 +10,16 @@ export interface CheckResult {
   detail: string;
 }
 
+/** The options the check reads: what eventsink would consume from, commit in and deliver to. */
+export interface CheckOptions {
+  brokers: string[];
+  topic: string;
+  /** Checked too when set (--dead-letter-topic). */
+  rejected: { deadLetterTopic?: string | undefined };
+  group: string;
+  eventstoreUrl: string;
+}
+
 /** What the check asks: Kafka through the inspector, the EventStore through its search. */
 export interface CheckDeps {
   kafka: KafkaInspector;
@@ -21,7 +30,7 @@ export interface CheckDeps {
  * Checks both ends with the configuration eventsink runs with: the brokers answer, the topic (and the
  * dead-letter topic) exist, the consumer group's state and lag, and the EventStore takes a search.
  */
-export async function runChecks(config: Config, deps: CheckDeps): Promise<CheckResult[]> {
+export async function runChecks(config: CheckOptions, deps: CheckDeps): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const topics = [
     { part: "topic", name: config.topic },

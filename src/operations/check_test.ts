@@ -1,11 +1,11 @@
 /** `eventsink check`'s verdicts and report, from answers given by hand. */
 import assert from "node:assert/strict";
 import { classifyStatus } from "../delivery/outcome.ts";
-import { type CheckDeps, formatReport, runChecks } from "./check.ts";
-import { type Config, parseCommand } from "../config/parse.ts";
+import { type CheckDeps, type CheckOptions, formatReport, runChecks } from "./check.ts";
+import { parseCommand } from "../config/parse.ts";
 import type { KafkaInspector } from "../kafka/client.ts";
 
-function config(args: string[] = []): Config {
+function config(args: string[] = []): CheckOptions {
   const parsed = parseCommand(
     [
       "--eventstore-url",
@@ -21,7 +21,7 @@ function config(args: string[] = []): Config {
     () => undefined,
   );
   assert.equal(parsed.kind, "run");
-  return (parsed as { config: Config }).config;
+  return (parsed as { config: CheckOptions }).config;
 }
 
 const healthyKafka: KafkaInspector = {

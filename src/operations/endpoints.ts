@@ -1,8 +1,19 @@
-import type { ListenAddress } from "../config/parse.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
 import type { Verdict } from "./health.ts";
 import type { Logger } from "../log.ts";
 import type { Monitor } from "./monitor.ts";
+
+/** Where the HTTP endpoint listens (see --http-listen). */
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+}
+
+/** `host:port`, with an IPv6 address in brackets. */
+export function formatAddress(address: ListenAddress): string {
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
+}
 
 type Handler = (monitor: Monitor) => Response;
 

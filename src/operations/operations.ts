@@ -1,6 +1,5 @@
 import type { AttemptLog } from "./store_watch.ts";
-import { type Config, formatAddress } from "../config/parse.ts";
-import { serveEndpoints } from "./endpoints.ts";
+import { formatAddress, type ListenAddress, serveEndpoints } from "./endpoints.ts";
 import type { KafkaClient } from "../kafka/client.ts";
 import type { Logger } from "../log.ts";
 import { createMonitor } from "./monitor.ts";
@@ -16,12 +15,20 @@ export interface Operations {
   close(): Promise<void>;
 }
 
+/** The options the operational side reads. */
+export interface OperationsOptions {
+  /** The topic consumed: the lag is measured against its log-end offsets. */
+  topic: string;
+  /** Undefined: no HTTP endpoint (--http-listen off, and a run by hand). */
+  httpListen: ListenAddress | undefined;
+}
+
 /**
  * Starts serving /healthz, /readyz and /metrics (unless --http-listen off) and, under systemd, notifying
  * it (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID from `env`). Throws when the endpoint cannot listen.
  */
 export async function startOperations(
-  config: Config,
+  config: OperationsOptions,
   deps: {
     sink: Pick<Sink, "status">;
     source: KafkaClient;

@@ -1,5 +1,24 @@
-import type { Config } from "../config/parse.ts";
 import type { StartSpec } from "./start_position.ts";
+
+/** A run by hand: where it starts, whether it ends by itself, what it reports (see planRun). */
+export interface ReplayOptions {
+  /** Where a replay starts (any `--from-*`); undefined: the group's committed offsets, as the service. */
+  from: StartSpec | undefined;
+  untilEnd: boolean;
+  keepGroup: boolean;
+  dryRun: boolean;
+  /** No progress display. */
+  quiet: boolean;
+  /** How often a progress line is logged when stderr is not a terminal. */
+  progressIntervalMs: number;
+}
+
+/** The options planning reads. */
+export interface PlanOptions {
+  /** The service's consumer group (--group). */
+  group: string;
+  replay: ReplayOptions;
+}
 
 /** What kind of run the options ask for: the service, or a run by hand (a replay, a catch-up, a dry run). */
 export interface RunPlan {
@@ -24,7 +43,7 @@ export interface RunPlan {
  * or `<group>.dry-run.<time>`, so that the service's group (its members and committed offsets) is not
  * touched; a dry run starts where the service group stands and always ends at the end.
  */
-export function planRun(config: Config, now: Date): RunPlan {
+export function planRun(config: PlanOptions, now: Date): RunPlan {
   const { from, dryRun, untilEnd, keepGroup } = config.replay;
   const start: StartSpec | undefined = from ?? (dryRun ? { kind: "committed" } : undefined);
   const group = start === undefined

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type Config, parseCommand } from "../config/parse.ts";
-import { planRun } from "./run_plan.ts";
+import { parseCommand } from "../config/parse.ts";
+import { type PlanOptions, planRun } from "./run_plan.ts";
 
 const NOW = new Date("2026-11-28T10:15:00.123Z");
 
@@ -10,7 +10,7 @@ function plan(...args: string[]) {
     () => undefined,
   );
   assert.equal(parsed.kind, "run");
-  return planRun((parsed as { config: Config }).config, NOW);
+  return planRun((parsed as { config: PlanOptions }).config, NOW);
 }
 
 Deno.test("run plan: the service runs in its group, not by hand", () => {

@@ -3,13 +3,6 @@
  * environment, files and systemd credentials, and the TLS certificates and keys. Every problem is reported
  * at once, by path and reason, before anything connects.
  */
-import {
-  type Config,
-  type EventStoreAuth,
-  type KafkaSasl,
-  type OAuth2Settings,
-  SECRETS,
-} from "../config/parse.ts";
 import { isSecureOrLocal } from "./transport.ts";
 import {
   readSecret,
@@ -19,7 +12,73 @@ import {
   type SecretSource,
   type SecretSpec,
 } from "./secrets.ts";
-import { loadTlsFiles, TlsFileError, type TlsMaterial } from "./tls_files.ts";
+import { loadTlsFiles, TlsFileError, type TlsFiles, type TlsMaterial } from "./tls_files.ts";
+
+/** How eventsink authenticates its client to the OAuth2 token endpoint (RFC 6749 §2.3.1). */
+export type OAuthClientAuth = "client_secret_post" | "client_secret_basic";
+export const OAUTH_CLIENT_AUTHS: readonly OAuthClientAuth[] = ["client_secret_post", "client_secret_basic"];
+
+/** OAuth2 client credentials for the EventStore. */
+export interface OAuth2Settings {
+  /** The token endpoint, or the OpenID Connect discovery document that names it. */
+  endpoint: { tokenUrl: string } | { discoveryUrl: string };
+  clientId: string;
+  clientSecret: SecretSource;
+  scope: string | undefined;
+  clientAuth: OAuthClientAuth;
+}
+
+/** The credentials eventsink shows the EventStore. */
+export type EventStoreAuth =
+  | { kind: "none" }
+  /** A static bearer token (a systemd credential source may turn out not to exist: then none). */
+  | { kind: "token"; token: SecretSource }
+  | ({ kind: "oauth2" } & OAuth2Settings);
+
+/** SASL mechanisms eventsink speaks to Kafka, always over TLS. */
+export type SaslMechanism = "plain" | "scram-sha-256" | "scram-sha-512";
+export const SASL_MECHANISMS: readonly SaslMechanism[] = ["plain", "scram-sha-256", "scram-sha-512"];
+
+/** SASL authentication to Kafka. */
+export interface KafkaSasl {
+  mechanism: SaslMechanism;
+  username: string;
+  password: SecretSource;
+}
+
+// Secrets are never flag values (`ps` and shell history would show them): each comes from the environment,
+// from the file its --…-file option names, or from the systemd credential of its name.
+export const SECRETS = {
+  oauthClientSecret: {
+    what: "the OAuth2 client secret",
+    env: ["EVENTSINK_OAUTH_CLIENT_SECRET", "AZURE_APP_CLIENT_SECRET"],
+    fileOption: "oauth-client-secret-file",
+    credential: "oauth-client-secret",
+  },
+  eventstoreToken: {
+    what: "the EventStore bearer token",
+    env: ["EVENTSINK_EVENTSTORE_TOKEN"],
+    fileOption: "eventstore-token-file",
+    credential: "eventstore-token",
+  },
+  kafkaSaslPassword: {
+    what: "the Kafka SASL password",
+    env: ["EVENTSINK_KAFKA_SASL_PASSWORD"],
+    fileOption: "kafka-sasl-password-file",
+    credential: "kafka-sasl-password",
+  },
+} as const satisfies Record<string, SecretSpec>;
+
+/** The options loading reads: what to authenticate with, and which TLS files to load. */
+export interface CredentialOptions {
+  /** Credentials go only to https (or localhost). */
+  eventstoreUrl: string;
+  eventstoreAuth: EventStoreAuth;
+  eventstoreTls: TlsFiles;
+  /** Undefined: plaintext to Kafka. */
+  kafkaTls: TlsFiles | undefined;
+  kafkaSasl: KafkaSasl | undefined;
+}
 
 /** The EventStore credentials with their secrets read. */
 export type EventStoreCredentials =
@@ -49,7 +108,7 @@ export interface LoadOptions {
 }
 
 /** Reads the secrets and TLS files the configuration names; throws a {@link CredentialsError} listing every problem. */
-export async function loadCredentials(config: Config, options: LoadOptions): Promise<Credentials> {
+export async function loadCredentials(config: CredentialOptions, options: LoadOptions): Promise<Credentials> {
   const problems: string[] = [];
   const secret = async (spec: SecretSpec, source: SecretSource, required: boolean) => {
     try {
@@ -62,7 +121,7 @@ export async function loadCredentials(config: Config, options: LoadOptions): Pro
       return undefined;
     }
   };
-  const tls = async (files: Config["eventstoreTls"], option: string) => {
+  const tls = async (files: TlsFiles, option: string) => {
     try {
       return await loadTlsFiles(files, { option, readTextFile: options.readTextFile, now: options.now });
     } catch (error) {
