@@ -8,7 +8,7 @@ import { deadLetterWriter } from "./src/settle/dead_letter.ts";
 import { createEventStoreClient, createSender, probeSearch } from "./src/delivery/sender.ts";
 import { createDisplay } from "./src/replay/display.ts";
 import { createDryRun, DRY_RUN_REJECTED } from "./src/replay/dry_run.ts";
-import { createForwarder } from "./src/delivery/deliver.ts";
+import { createDelivery } from "./src/delivery/deliver.ts";
 import { createKafkaClient, type KafkaClient } from "./src/kafka/client.ts";
 import { createLogger, type Logger, stderrIsJournal, writeStderrText } from "./src/log.ts";
 import { type Operations, startOperations } from "./src/operations/operations.ts";
@@ -121,7 +121,8 @@ async function main(): Promise<number> {
       ),
     }
     : { policy: config.rejected.policy };
-  const deliver = dryRun?.settle ?? createForwarder(config, log, {
+  const deliver = dryRun?.deliver ?? createDelivery(config, {
+    log,
     tokens,
     send: createSender(credentials.eventstoreTls, config, client),
     observe: (outcome, durationMs, record) => {

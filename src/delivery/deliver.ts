@@ -1,18 +1,40 @@
 import { authorized, type TokenSource } from "./tokens.ts";
-import type { Config } from "../config/parse.ts";
-import { post, type PostRequest, type Send } from "./sender.ts";
-import type { Logger } from "../log.ts";
-import { recordFields, type SourceRecord } from "../record.ts";
-import { buildRequest } from "./request.ts";
+import type { RetryPolicy } from "./backoff.ts";
 import type { Outcome } from "./outcome.ts";
-import { alarmThrottle, type Settled, settleRecord } from "./retry.ts";
+import { localVerdict } from "./request.ts";
+import { type RetryDeps, retryUntilDone } from "./retry.ts";
+import { post, type Send } from "./sender.ts";
+import { formatDuration } from "../duration.ts";
+import { recordFields, type SourceRecord } from "../record.ts";
+import type { Logger } from "../log.ts";
 import { sleep } from "../async.ts";
 
-/** A configuration fault is logged at most this often while it lasts. */
-const ALARM_INTERVAL_MS = 60_000;
+/**
+ * How a record's delivery ended: accepted; refused for good (by the EventStore, locally, or after giving
+ * up); or a tombstone, which is no message at all and is skipped whatever the policy.
+ */
+export type DeliveryResult =
+  | { kind: "delivered"; status: number; attempts: number }
+  | { kind: "rejected"; status: number | undefined; reason: string; attempts: number }
+  | { kind: "tombstone" };
 
-/** How the forwarder reaches the EventStore. */
-export interface ForwarderDeps {
+/** Delivers one record: resolves once delivered or rejected; rejects only when `signal` aborts. */
+export type Deliver = (record: SourceRecord, signal: AbortSignal) => Promise<DeliveryResult>;
+
+/** The settings a delivery reads. */
+export interface DeliveryOptions {
+  /** The EventStore's base URL. */
+  eventstoreUrl: string;
+  /** Extra headers for every POST (--eventstore-headers). */
+  eventstoreHeaders: Record<string, string>;
+  /** How long one POST may wait for its answer. */
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+}
+
+/** How deliveries reach the EventStore. */
+export interface DeliveryDeps {
+  log: Logger;
   /** Bearer tokens; none sent without. */
   tokens?: TokenSource;
   /** Sends the POSTs (see createSender). */
@@ -21,34 +43,108 @@ export interface ForwarderDeps {
   observe?: (outcome: Outcome, durationMs: number, record: SourceRecord) => void;
 }
 
+/** A configuration fault is logged at most this often while it lasts. */
+const ALARM_INTERVAL_MS = 60_000;
+
 /**
- * Settles records against the EventStore: a record that can never be a valid request is rejected
- * locally, without a POST; every other one is posted until delivered or rejected.
+ * Delivers records to the EventStore: a record that can never be a valid request is rejected locally,
+ * without a POST; every other one is posted until delivered or rejected.
  */
-export function createForwarder(config: Config, log: Logger, deps: ForwarderDeps) {
+export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): Deliver {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
-  const options = { timeoutMs: config.requestTimeoutMs, send: deps.send };
-  const { tokens, observe } = deps;
-  const attempt = (request: PostRequest) => (signal: AbortSignal) =>
-    authorized(
-      tokens,
-      (auth) => post({ ...request, headers: { ...request.headers, ...auth } }, signal, options),
-      signal,
-    );
-  return (record: SourceRecord, signal: AbortSignal): Promise<Settled> => {
-    const request = buildRequest(record, config.eventstoreUrl, { headers: config.eventstoreHeaders });
-    if (request.kind === "tombstone") return Promise.resolve({ kind: "tombstone" });
-    if (request.kind === "invalid") {
-      return Promise.resolve({ kind: "rejected", status: undefined, reason: request.reason, attempts: 0 });
-    }
-    return settleRecord({
-      attempt: attempt(request),
-      policy: config.retry,
+  const postOptions = { timeoutMs: options.requestTimeoutMs, send: deps.send };
+  const { log, tokens, observe } = deps;
+  return (record, signal) => {
+    const verdict = localVerdict(record, options.eventstoreUrl, { headers: options.eventstoreHeaders });
+    if (verdict.kind !== "request") return Promise.resolve(verdict);
+    return deliverWithRetries({
+      attempt: (signal) =>
+        authorized(
+          tokens,
+          (auth) => post({ ...verdict, headers: { ...verdict.headers, ...auth } }, signal, postOptions),
+          signal,
+        ),
+      policy: options.retry,
       log: log.child(recordFields(record)),
       sleep,
       now: Date.now,
       shouldAlarm,
       observe: observe && ((outcome, durationMs) => observe(outcome, durationMs, record)),
     }, signal);
+  };
+}
+
+/** How a delivery that made attempts ended. */
+type Attempts = Extract<DeliveryResult, { kind: "delivered" | "rejected" }>;
+
+/** What delivering a record with retries needs; all I/O comes in, so tests can drive time and answers. */
+export interface DeliverWithRetriesDeps extends RetryDeps {
+  /** One delivery attempt. */
+  attempt: (signal: AbortSignal) => Promise<Outcome>;
+  policy: RetryPolicy;
+  /** Logger carrying the record's topic, partition, offset and key. */
+  log: Logger;
+  now: () => number;
+  /** Decides whether a configuration fault is logged now; shared so that N partitions do not log N times. */
+  shouldAlarm: () => boolean;
+  /** Hears the outcome of every attempt and how long it took (for health and metrics). */
+  observe?: (outcome: Outcome, durationMs: number) => void;
+}
+
+/**
+ * Attempts delivery until the record is delivered or rejected. Transient failures and configuration
+ * faults are retried with backoff for as long as it takes (or until the give-up time, for transient
+ * ones); rejects only when `signal` aborts, leaving the record unaccounted.
+ */
+export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSignal): Promise<Attempts> {
+  const firstAt = deps.now();
+  // A record that met a configuration fault is never given up on, even when its failures alternate with
+  // transient ones: a TLS refusal, for one, often shows as a dropped connection on the next attempt.
+  let configFault = false;
+  return retryUntilDone<Attempts>(deps, async (attempts) => {
+    const startedAt = deps.now();
+    const outcome = await deps.attempt(signal);
+    deps.observe?.(outcome, deps.now() - startedAt);
+    switch (outcome.kind) {
+      case "delivered":
+        if (attempts > 1) deps.log.info("Delivered after retries", { attempts, status: outcome.status });
+        return { kind: "done", value: { kind: "delivered", status: outcome.status, attempts } };
+      case "rejected":
+        return {
+          kind: "done",
+          value: { kind: "rejected", status: outcome.status, reason: outcome.reason, attempts },
+        };
+      case "retry": {
+        const failingMs = deps.now() - firstAt;
+        if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {
+          const reason = `gave up after ${attempts} attempts over ${formatDuration(failingMs)} ` +
+            `(--retry-give-up): ${outcome.reason}`;
+          return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
+        }
+        const fields = { attempt: attempts, status: outcome.status, reason: outcome.reason };
+        const failure = { message: "Delivery failed, will retry", fields };
+        return { kind: "again", failure, retryAfterMs: outcome.retryAfterMs };
+      }
+      case "config-fault":
+        configFault = true;
+        if (deps.shouldAlarm()) {
+          deps.log.error(
+            "Configuration fault: every delivery would fail alike, so this partition is held and " +
+              "retried until it is fixed",
+            { attempt: attempts, status: outcome.status, reason: outcome.reason },
+          );
+        }
+        return { kind: "again" };
+    }
+  }, signal);
+}
+
+/** A rate limit for alarms: true at most once per `intervalMs`. */
+export function alarmThrottle(intervalMs: number, now: () => number): () => boolean {
+  let last = -Infinity;
+  return () => {
+    if (now() - last < intervalMs) return false;
+    last = now();
+    return true;
   };
 }

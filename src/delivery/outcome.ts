@@ -1,9 +1,11 @@
 import { errorChainText, explainTlsFailure } from "../security/tls_errors.ts";
 
 /**
- * What one POST to the EventStore came to, and the status table of DESIGN.md §3 that decides it.
- * POSTs may be retried freely: the EventStore is idempotent on the message id, so a repeat of a
- * delivered message is answered 202 again and stores nothing twice.
+ * What one POST to the EventStore came to, as `classifyStatus` reads the answer: a 2xx is delivered; a
+ * status that says the message itself is wrong rejects it; a transient one is retried; any other answer (a
+ * redirect, wrong credentials or URL, an unknown 4xx) is a configuration fault, which holds the partition.
+ * POSTs may be retried freely: the EventStore is idempotent on the message id, so a repeat of a delivered
+ * message is answered 202 again and stores nothing twice.
  */
 export type Outcome =
   | { kind: "delivered"; status: number }
@@ -18,8 +20,24 @@ export type Outcome =
 export const REJECTED_STATUSES: ReadonlySet<number> = new Set([400, 409, 413, 415, 422]);
 /** Wrong URL or credentials: never drain the topic on these. */
 export const CONFIG_FAULT_STATUSES: ReadonlySet<number> = new Set([401, 403, 404, 405]);
-/** Worth repeating: timeouts, too early, too many requests, and every 5xx. */
-export const RETRY_STATUSES: ReadonlySet<number> = new Set([408, 425, 429]);
+/** Worth repeating besides every 5xx: timeouts, too early, too many requests. */
+const RETRY_STATUSES: ReadonlySet<number> = new Set([408, 425, 429]);
+
+/** Whether a status is transient (the EventStore's or a token endpoint's): asking again may help. */
+export function isRetriableStatus(status: number): boolean {
+  return RETRY_STATUSES.has(status) || (status >= 500 && status < 600);
+}
+
+/** A transient failure; `retryAfterMs` is the peer's `Retry-After`, if it gave one. */
+export function retryOutcome(
+  status: number,
+  reason: string,
+  retryAfterMs: number | undefined,
+): Extract<Outcome, { kind: "retry" }> {
+  return retryAfterMs === undefined
+    ? { kind: "retry", status, reason }
+    : { kind: "retry", status, reason, retryAfterMs };
+}
 
 /** What to check when the EventStore answers one of {@link CONFIG_FAULT_STATUSES}. */
 const CONFIG_FAULT_HINTS: Record<number, string> = {
@@ -34,11 +52,7 @@ export function classifyStatus(status: number, detail: string, retryAfterMs?: nu
   const said = `EventStore answered ${status}${detail === "" ? "" : `: ${detail}`}`;
   if (status >= 200 && status < 300) return { kind: "delivered", status };
   if (REJECTED_STATUSES.has(status)) return { kind: "rejected", status, reason: said };
-  if (RETRY_STATUSES.has(status) || (status >= 500 && status < 600)) {
-    return retryAfterMs === undefined
-      ? { kind: "retry", status, reason: said }
-      : { kind: "retry", status, reason: said, retryAfterMs };
-  }
+  if (isRetriableStatus(status)) return retryOutcome(status, said, retryAfterMs);
   if (status >= 300 && status < 400) {
     return {
       kind: "config-fault",

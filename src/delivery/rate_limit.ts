@@ -1,4 +1,4 @@
-import type { SettleFn } from "../sink/sink.ts";
+import type { Deliver } from "./deliver.ts";
 
 /**
  * A token bucket in its "virtual scheduling" form (GCRA): `perSecond` tokens a second, holding at most
@@ -24,18 +24,18 @@ export function burstFor(perSecond: number): number {
 }
 
 /**
- * Lets at most `perSecond` records a second (over all partitions) into `settle`; retries of a record
+ * Lets at most `perSecond` records a second (over all partitions) into `deliver`; retries of a record
  * are paced by their own backoff, not by this limit.
  */
 export function limitRate(
-  settle: SettleFn,
+  deliver: Deliver,
   perSecond: number,
   deps: { now: () => number; sleep: (ms: number, signal: AbortSignal) => Promise<void> },
-): SettleFn {
+): Deliver {
   const schedule = createRateSchedule(perSecond, burstFor(perSecond));
   return async (record, signal) => {
     const waitMs = schedule(deps.now());
     if (waitMs > 0) await deps.sleep(waitMs, signal);
-    return settle(record, signal);
+    return deliver(record, signal);
   };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { burstFor, createRateSchedule, limitRate } from "./rate_limit.ts";
 import type { SourceRecord } from "../record.ts";
-import type { Settled } from "./retry.ts";
+import type { DeliveryResult } from "./deliver.ts";
 
 Deno.test("rate schedule: a burst at once, then one interval apart", () => {
   const take = createRateSchedule(10, 3); // 100 ms apart, 3 at once
@@ -30,13 +30,13 @@ Deno.test("rate: the burst is a tenth of a second's worth, at least one", () => 
   assert.deepEqual([burstFor(0.5), burstFor(5), burstFor(100), burstFor(1_234)], [1, 1, 10, 123]);
 });
 
-Deno.test("limitRate: sleeps for its slot before settling, with fake time", async () => {
+Deno.test("limitRate: sleeps for its slot before delivering, with fake time", async () => {
   let now = 1_000;
   const slept: number[] = [];
-  const settled: number[] = [];
-  const settle = limitRate(
-    (record: SourceRecord): Promise<Settled> => {
-      settled.push(record.offset);
+  const delivered: number[] = [];
+  const deliver = limitRate(
+    (record: SourceRecord): Promise<DeliveryResult> => {
+      delivered.push(record.offset);
       return Promise.resolve({ kind: "delivered", status: 202, attempts: 1 });
     },
     20, // 50 ms apart, a burst of 2
@@ -51,18 +51,18 @@ Deno.test("limitRate: sleeps for its slot before settling, with fake time", asyn
   );
   const signal = new AbortController().signal;
   for (let offset = 0; offset < 5; offset++) {
-    await settle({ offset } as SourceRecord, signal);
+    await deliver({ offset } as SourceRecord, signal);
   }
-  assert.deepEqual(settled, [0, 1, 2, 3, 4]);
+  assert.deepEqual(delivered, [0, 1, 2, 3, 4]);
   assert.deepEqual(slept, [50, 50, 50]);
 });
 
-Deno.test("limitRate: a stop while waiting ends the wait without settling", async () => {
+Deno.test("limitRate: a stop while waiting ends the wait without delivering", async () => {
   const controller = new AbortController();
-  let settledAny = false;
-  const settle = limitRate(
+  let deliveredAny = false;
+  const deliver = limitRate(
     () => {
-      settledAny = true;
+      deliveredAny = true;
       return Promise.resolve({ kind: "tombstone" });
     },
     1,
@@ -72,9 +72,9 @@ Deno.test("limitRate: a stop while waiting ends the wait without settling", asyn
         new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
     },
   );
-  await settle({ offset: 0 } as SourceRecord, controller.signal); // the burst
-  const waiting = settle({ offset: 1 } as SourceRecord, controller.signal);
+  await deliver({ offset: 0 } as SourceRecord, controller.signal); // the burst
+  const waiting = deliver({ offset: 1 } as SourceRecord, controller.signal);
   controller.abort(new Error("stopping"));
   await assert.rejects(waiting, /stopping/);
-  assert.equal(settledAny, true);
+  assert.equal(deliveredAny, true);
 });

@@ -13,6 +13,26 @@ export type BuiltRequest =
   /** A null value: Kafka's deletion marker, not a message. */
   | { kind: "tombstone" };
 
+/**
+ * What a record comes to before any POST: the POST that delivers it; or already the end of its delivery,
+ * as a tombstone or rejected locally for good, without an attempt (the dry run's answer too).
+ */
+export type LocalVerdict =
+  | Extract<BuiltRequest, { kind: "request" | "tombstone" }>
+  | { kind: "rejected"; status: undefined; reason: string; attempts: 0 };
+
+/** Judges a record as {@link buildRequest} does, with its refusal as a rejection that made no attempt. */
+export function localVerdict(
+  record: SourceRecord,
+  eventstoreUrl: string,
+  options: { headers?: Record<string, string> } = {},
+): LocalVerdict {
+  const built = buildRequest(record, eventstoreUrl, options);
+  return built.kind === "invalid"
+    ? { kind: "rejected", status: undefined, reason: built.reason, attempts: 0 }
+    : built;
+}
+
 /** The EventStore endpoint that takes FHIR messages. */
 export function processMessageUrl(eventstoreUrl: string): string {
   return `${eventstoreUrl}/fhir/4.0/$process-message`;
@@ -25,7 +45,8 @@ export function searchUrl(eventstoreUrl: string): string {
 
 /**
  * Builds the POST for a record: its value byte for byte, its own `Content-Type`, a stable request id, and
- * the configured extra `headers` (which never replace eventsink's own; config.ts refuses those names).
+ * the configured extra `headers` (which never replace eventsink's own; src/config/values.ts refuses those
+ * names).
  */
 export function buildRequest(
   record: SourceRecord,

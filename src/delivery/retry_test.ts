@@ -1,113 +1,63 @@
 import assert from "node:assert/strict";
 import { createLogger, type LogFields } from "../log.ts";
-import type { Outcome } from "./outcome.ts";
-import { alarmThrottle, type SettleDeps, settleRecord } from "./retry.ts";
+import { type Attempted, type RetryDeps, retryUntilDone } from "./retry.ts";
 
-/** A settle run on fake time: answers come from a script, sleeps only move the clock. */
-function harness(answers: Outcome[], policy: Partial<SettleDeps["policy"]> = {}) {
-  let clock = 0;
+/** Retries on fake time: sleeps are only recorded. */
+function harness() {
   const sleeps: number[] = [];
   const lines: Array<{ level: string; msg: string } & LogFields> = [];
-  const deps: SettleDeps = {
-    attempt: () => Promise.resolve(answers.shift() ?? { kind: "delivered", status: 202 }),
-    policy: { initialMs: 100, maxMs: 1_000, giveUpMs: undefined, ...policy },
+  const deps: RetryDeps = {
+    policy: { initialMs: 100, maxMs: 1_000 },
     log: createLogger({ level: "debug", format: "json", write: (line) => lines.push(JSON.parse(line)) }),
     sleep: (ms) => {
       sleeps.push(ms);
-      clock += ms;
       return Promise.resolve();
     },
-    now: () => clock,
-    shouldAlarm: alarmThrottle(60_000, () => clock),
     random: () => 0.5,
   };
   return { deps, sleeps, lines };
 }
 
-const RETRY_503: Outcome = { kind: "retry", status: 503, reason: "EventStore answered 503" };
+const never = new AbortController().signal;
 
-Deno.test("settle: delivered at once", async () => {
-  const { deps, sleeps } = harness([{ kind: "delivered", status: 202 }]);
-  assert.deepEqual(await settleRecord(deps, new AbortController().signal), {
-    kind: "delivered",
-    status: 202,
-    attempts: 1,
-  });
-  assert.deepEqual(sleeps, []);
+Deno.test("retry: failures are loud on attempts 1, 10, 100 and 1000, quiet in between", async () => {
+  const { deps, lines } = harness();
+  const value = await retryUntilDone(deps, (attempt): Promise<Attempted<number>> =>
+    Promise.resolve(
+      attempt > 1000
+        ? { kind: "done", value: attempt }
+        : { kind: "again", failure: { message: "failed", fields: { attempt } } },
+    ), never);
+  assert.equal(value, 1001);
+  assert.deepEqual(lines.filter((l) => l.level === "warn").map((l) => l.attempt), [1, 10, 100, 1000]);
+  assert.equal(lines.filter((l) => l.level === "debug").length, 996);
 });
 
-Deno.test("settle: transient failures back off exponentially, then deliver", async () => {
-  const { deps, sleeps, lines } = harness([RETRY_503, RETRY_503, RETRY_503, RETRY_503]);
-  const settled = await settleRecord(deps, new AbortController().signal);
-  assert.deepEqual(settled, { kind: "delivered", status: 202, attempts: 5 });
-  assert.deepEqual(sleeps, [50, 100, 200, 400]);
-  assert.equal(lines.filter((l) => l.level === "warn").length, 1, "only the first failure is loud");
+Deno.test("retry: backoff or the peer's Retry-After between attempts; unlogged failures too", async () => {
+  const { deps, sleeps, lines } = harness();
+  const answers: Array<Attempted<string>> = [
+    { kind: "again" },
+    { kind: "again", retryAfterMs: 7_000 },
+    { kind: "again" },
+    { kind: "done", value: "ok" },
+  ];
+  assert.equal(await retryUntilDone(deps, () => Promise.resolve(answers.shift()!), never), "ok");
+  assert.deepEqual(sleeps, [50, 7_000, 200]);
+  assert.deepEqual(lines, []);
 });
 
-Deno.test("settle: Retry-After is honoured", async () => {
-  const { deps, sleeps } = harness([{ ...RETRY_503, retryAfterMs: 7_000 }]);
-  await settleRecord(deps, new AbortController().signal);
-  assert.deepEqual(sleeps, [7_000]);
-});
-
-Deno.test("settle: a rejection ends at once with the reason", async () => {
-  const { deps, sleeps } = harness([{ kind: "rejected", status: 422, reason: "EventStore answered 422: x" }]);
-  assert.deepEqual(await settleRecord(deps, new AbortController().signal), {
-    kind: "rejected",
-    status: 422,
-    reason: "EventStore answered 422: x",
-    attempts: 1,
-  });
-  assert.deepEqual(sleeps, []);
-});
-
-Deno.test("settle: without a give-up time, transient failures are retried for ever", async () => {
-  const { deps } = harness(Array.from({ length: 500 }, () => RETRY_503));
-  const settled = await settleRecord(deps, new AbortController().signal);
-  assert.deepEqual(settled, { kind: "delivered", status: 202, attempts: 501 });
-});
-
-Deno.test("settle: with a give-up time, a transient failure turns into a rejection", async () => {
-  const { deps } = harness(Array.from({ length: 500 }, () => RETRY_503), { giveUpMs: 5_000 });
-  const settled = await settleRecord(deps, new AbortController().signal);
-  assert.equal(settled.kind, "rejected");
-  assert.match(
-    (settled as { reason: string }).reason,
-    /gave up after \d+ attempts .* EventStore answered 503/,
-  );
-});
-
-Deno.test("settle: configuration faults are never given up on, and alarm once per interval", async () => {
-  const fault: Outcome = { kind: "config-fault", status: 404, reason: "EventStore answered 404" };
-  const { deps, lines } = harness(Array.from({ length: 300 }, () => fault), { giveUpMs: 1_000 });
-  const settled = await settleRecord(deps, new AbortController().signal);
-  assert.equal(settled.kind, "delivered");
-  const alarms = lines.filter((l) => l.level === "error");
-  assert.ok(alarms.length >= 2 && alarms.length < 10, `${alarms.length} alarms over ~5 minutes of fake time`);
-  assert.equal(alarms[0]!.status, 404);
-});
-
-Deno.test("settle: a record that met a configuration fault is not given up on when transient failures follow", async () => {
-  const fault: Outcome = {
-    kind: "config-fault",
-    reason: "TLS: the server refused eventsink's client certificate",
-  };
-  const dropped: Outcome = {
-    kind: "retry",
-    reason: "peer closed connection without sending TLS close_notify",
-  };
-  const answers = Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? fault : dropped));
-  const { deps } = harness(answers, { giveUpMs: 1_000 });
-  const settled = await settleRecord(deps, new AbortController().signal);
-  assert.deepEqual(settled, { kind: "delivered", status: 202, attempts: 201 });
-});
-
-Deno.test("settle: an abort ends the retries and rejects, leaving the record unsettled", async () => {
+Deno.test("retry: an abort during a wait rejects with its reason, and no attempt follows", async () => {
+  const { deps } = harness();
   const controller = new AbortController();
-  const { deps } = harness([RETRY_503, RETRY_503]);
+  let attempts = 0;
   deps.sleep = (_ms, signal) => {
     controller.abort(new Error("revoked"));
     return Promise.reject(signal.reason);
   };
-  await assert.rejects(settleRecord(deps, controller.signal), /revoked/);
+  const attempt = () => {
+    attempts++;
+    return Promise.resolve<Attempted<void>>({ kind: "again" });
+  };
+  await assert.rejects(retryUntilDone(deps, attempt, controller.signal), /revoked/);
+  assert.equal(attempts, 1);
 });

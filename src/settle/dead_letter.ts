@@ -1,9 +1,8 @@
-import { retryDelay } from "../delivery/backoff.ts";
 import type { RetryPolicy } from "../delivery/backoff.ts";
 import type { Logger } from "../log.ts";
 import { MAX_DIAGNOSTICS_CHARS } from "../delivery/outcome.ts";
 import { type HeaderValue, type OutgoingRecord, recordFields, type SourceRecord } from "../record.ts";
-import { isLoudAttempt } from "../delivery/retry.ts";
+import { retryUntilDone } from "../delivery/retry.ts";
 import { abortable } from "../async.ts";
 
 /** Our context headers all start with this; a redrive drops old ones before adding new ones. */
@@ -63,10 +62,10 @@ export async function writeDeadLetter(
   signal: AbortSignal,
 ): Promise<void> {
   const message = deadLetter(letter.record, letter.rejection);
-  for (let attempt = 1;; attempt++) {
+  await retryUntilDone(deps, async (attempt) => {
     try {
       await abortable(deps.publish(deps.topic, message), signal);
-      return;
+      return { kind: "done", value: undefined };
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       // Anything but a KafkaJS error is a bug, not a broker condition to wait out.
@@ -77,11 +76,9 @@ export async function writeDeadLetter(
         deadLetterTopic: deps.topic,
         error: error.message,
       };
-      if (isLoudAttempt(attempt)) deps.log.warn("Cannot write the dead letter, will retry", fields);
-      else deps.log.debug("Cannot write the dead letter, will retry", fields);
+      return { kind: "again", failure: { message: "Cannot write the dead letter, will retry", fields } };
     }
-    await deps.sleep(retryDelay(attempt - 1, deps.policy, undefined), signal);
-  }
+  }, signal);
 }
 
 /** A DeadLetterFn for the sink: writes to `topic` with `writeDeadLetter`, stamping the rejection. */

@@ -4,7 +4,7 @@ import { createLimiter } from "./limiter.ts";
 import type { Logger } from "../log.ts";
 import { PartitionOffsets } from "../settle/offsets.ts";
 import { recordFields, recordName, type SourceRecord } from "../record.ts";
-import type { Settled } from "../delivery/retry.ts";
+import type { DeliveryResult as Settled } from "../delivery/deliver.ts";
 
 /** Settles one record: resolves once it is delivered or rejected; rejects only when `signal` aborts. */
 export type SettleFn = (record: SourceRecord, signal: AbortSignal) => Promise<Settled>;

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { createLogger, type LogFields } from "../log.ts";
+import type { Outcome } from "./outcome.ts";
+import { alarmThrottle, deliverWithRetries, type DeliverWithRetriesDeps } from "./deliver.ts";
+
+/** A delivery on fake time: answers come from a script, sleeps only move the clock. */
+function harness(answers: Outcome[], policy: Partial<DeliverWithRetriesDeps["policy"]> = {}) {
+  let clock = 0;
+  const sleeps: number[] = [];
+  const lines: Array<{ level: string; msg: string } & LogFields> = [];
+  const deps: DeliverWithRetriesDeps = {
+    attempt: () => Promise.resolve(answers.shift() ?? { kind: "delivered", status: 202 }),
+    policy: { initialMs: 100, maxMs: 1_000, giveUpMs: undefined, ...policy },
+    log: createLogger({ level: "debug", format: "json", write: (line) => lines.push(JSON.parse(line)) }),
+    sleep: (ms) => {
+      sleeps.push(ms);
+      clock += ms;
+      return Promise.resolve();
+    },
+    now: () => clock,
+    shouldAlarm: alarmThrottle(60_000, () => clock),
+    random: () => 0.5,
+  };
+  return { deps, sleeps, lines };
+}
+
+const RETRY_503: Outcome = { kind: "retry", status: 503, reason: "EventStore answered 503" };
+
+Deno.test("deliver: delivered at once", async () => {
+  const { deps, sleeps } = harness([{ kind: "delivered", status: 202 }]);
+  assert.deepEqual(await deliverWithRetries(deps, new AbortController().signal), {
+    kind: "delivered",
+    status: 202,
+    attempts: 1,
+  });
+  assert.deepEqual(sleeps, []);
+});
+
+Deno.test("deliver: transient failures back off exponentially, then deliver", async () => {
+  const { deps, sleeps, lines } = harness([RETRY_503, RETRY_503, RETRY_503, RETRY_503]);
+  const result = await deliverWithRetries(deps, new AbortController().signal);
+  assert.deepEqual(result, { kind: "delivered", status: 202, attempts: 5 });
+  assert.deepEqual(sleeps, [50, 100, 200, 400]);
+  assert.equal(lines.filter((l) => l.level === "warn").length, 1, "only the first failure is loud");
+});
+
+Deno.test("deliver: Retry-After is honoured", async () => {
+  const { deps, sleeps } = harness([{ ...RETRY_503, retryAfterMs: 7_000 }]);
+  await deliverWithRetries(deps, new AbortController().signal);
+  assert.deepEqual(sleeps, [7_000]);
+});
+
+Deno.test("deliver: a rejection ends at once with the reason", async () => {
+  const { deps, sleeps } = harness([{ kind: "rejected", status: 422, reason: "EventStore answered 422: x" }]);
+  assert.deepEqual(await deliverWithRetries(deps, new AbortController().signal), {
+    kind: "rejected",
+    status: 422,
+    reason: "EventStore answered 422: x",
+    attempts: 1,
+  });
+  assert.deepEqual(sleeps, []);
+});
+
+Deno.test("deliver: without a give-up time, transient failures are retried for ever", async () => {
+  const { deps } = harness(Array.from({ length: 500 }, () => RETRY_503));
+  const result = await deliverWithRetries(deps, new AbortController().signal);
+  assert.deepEqual(result, { kind: "delivered", status: 202, attempts: 501 });
+});
+
+Deno.test("deliver: with a give-up time, a transient failure turns into a rejection", async () => {
+  const { deps } = harness(Array.from({ length: 500 }, () => RETRY_503), { giveUpMs: 5_000 });
+  const result = await deliverWithRetries(deps, new AbortController().signal);
+  assert.equal(result.kind, "rejected");
+  assert.match(
+    (result as { reason: string }).reason,
+    /gave up after \d+ attempts .* EventStore answered 503/,
+  );
+});
+
+Deno.test("deliver: configuration faults are never given up on, and alarm once per interval", async () => {
+  const fault: Outcome = { kind: "config-fault", status: 404, reason: "EventStore answered 404" };
+  const { deps, lines } = harness(Array.from({ length: 300 }, () => fault), { giveUpMs: 1_000 });
+  const result = await deliverWithRetries(deps, new AbortController().signal);
+  assert.equal(result.kind, "delivered");
+  const alarms = lines.filter((l) => l.level === "error");
+  assert.ok(alarms.length >= 2 && alarms.length < 10, `${alarms.length} alarms over ~5 minutes of fake time`);
+  assert.equal(alarms[0]!.status, 404);
+});
+
+Deno.test("deliver: a record that met a configuration fault is not given up on when transient failures follow", async () => {
+  const fault: Outcome = {
+    kind: "config-fault",
+    reason: "TLS: the server refused eventsink's client certificate",
+  };
+  const dropped: Outcome = {
+    kind: "retry",
+    reason: "peer closed connection without sending TLS close_notify",
+  };
+  const answers = Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? fault : dropped));
+  const { deps } = harness(answers, { giveUpMs: 1_000 });
+  const result = await deliverWithRetries(deps, new AbortController().signal);
+  assert.deepEqual(result, { kind: "delivered", status: 202, attempts: 201 });
+});
+
+Deno.test("deliver: an abort ends the retries and rejects, leaving the record unaccounted", async () => {
+  const controller = new AbortController();
+  const { deps } = harness([RETRY_503, RETRY_503]);
+  deps.sleep = (_ms, signal) => {
+    controller.abort(new Error("revoked"));
+    return Promise.reject(signal.reason);
+  };
+  await assert.rejects(deliverWithRetries(deps, controller.signal), /revoked/);
+});
