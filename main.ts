@@ -100,7 +100,7 @@ async function main(): Promise<number> {
       topic: config.topic,
       serviceGroup: config.group,
       deadLetterTopic: config.rejected.deadLetterTopic,
-      admin: kafka.offsetAdmin(),
+      admin: kafka.replayAdmin(),
       display,
       log,
       print: (text) => console.log(text),
@@ -116,7 +116,13 @@ async function main(): Promise<number> {
       policy: "dead-letter",
       topic: config.rejected.deadLetterTopic,
       write: deadLetterWriter(
-        { topic: config.rejected.deadLetterTopic, publish: kafka.publish, policy: config.retry, log, sleep },
+        {
+          topic: config.rejected.deadLetterTopic,
+          publish: kafka.producer.publish,
+          policy: config.retry,
+          log,
+          sleep,
+        },
         VERSION,
       ),
     }
@@ -133,13 +139,26 @@ async function main(): Promise<number> {
   const settle = config.maxRate === undefined
     ? deliver
     : limitRate(deliver, config.maxRate, { now: Date.now, sleep });
-  const sink = createSink(config, { source: replay?.wrap(kafka) ?? kafka, settle, onRejected, log });
+  const sink = createSink(config, {
+    consumer: replay?.wrap(kafka.consumer) ?? kafka.consumer,
+    partitionStarts: kafka.partitionStarts,
+    settle,
+    onRejected,
+    log,
+  });
   let operations: Operations;
   try {
     // A run by hand serves no HTTP endpoint: it would take the service's port.
     operations = await startOperations(
       plan.byHand ? { ...config, httpListen: undefined } : config,
-      { sink, source: kafka, attempts, log, env: (name) => Deno.env.get(name) },
+      {
+        sink,
+        logEndOffsets: kafka.logEndOffsets,
+        consumer: kafka.consumer,
+        attempts,
+        log,
+        env: (name) => Deno.env.get(name),
+      },
     );
   } catch (error) {
     log.error(`Cannot start: ${(error as Error).message}`);
@@ -168,6 +187,10 @@ async function main(): Promise<number> {
     log.error(`Cannot start: ${(error as Error).message}`);
     return 1;
   } finally {
+    // The sink stopped the consumer; the producer and the admin client are closed here.
+    await kafka.close().catch((error) =>
+      log.warn("Closing Kafka connections failed", { error: error.message })
+    );
     await operations.close();
   }
 }
@@ -207,7 +230,7 @@ async function check(
       AbortSignal.timeout(config.requestTimeoutMs),
     );
   const results = await runChecks(config, { kafka: ends.kafka.inspect, probeStore: probe });
-  await ends.kafka.stop().catch(() => {});
+  await ends.kafka.close().catch(() => {});
   console.log(formatReport(results));
   return results.every((r) => r.result === "ok") ? 0 : 1;
 }

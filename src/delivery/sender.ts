@@ -1,6 +1,6 @@
 import { classifyFetchError, classifyStatus, operationOutcomeDiagnostics, type Outcome } from "./outcome.ts";
 import { parseRetryAfter } from "./backoff.ts";
-import type { TlsMaterial } from "../security/tls_files.ts";
+import { type TlsMaterial, tlsOptions } from "../security/tls_files.ts";
 import { searchUrl } from "./request.ts";
 import { USER_AGENT } from "../version.ts";
 import { Agent, type Dispatcher } from "undici";
@@ -22,9 +22,10 @@ export function createEventStoreClient(
   tls: TlsMaterial,
   connections: { maxInFlight: number; http2: boolean },
 ): Deno.HttpClient {
+  const { ca, ...identity } = tlsOptions(tls);
   return Deno.createHttpClient({
-    ...(tls.ca ? { caCerts: tls.ca } : {}),
-    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+    ...(ca ? { caCerts: ca } : {}),
+    ...identity,
     poolMaxIdlePerHost: connections.maxInFlight,
     http1: !connections.http2,
     http2: connections.http2,
@@ -63,10 +64,7 @@ export function createSender(
       // The request timeout (--request-timeout) is ours: undici's own would only differ from it.
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: {
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-      },
+      connect: tlsOptions(tls),
     }),
   );
   return async (request, signal) => {

@@ -1,5 +1,25 @@
+/**
+ * What eventsink asks KafkaJS's admin client: committed offsets and watermarks (each read and converted
+ * in one function here), a replay's group preparation, and `eventsink check`'s questions.
+ */
 import type { Admin } from "kafkajs";
-import type { PartitionRange } from "../replay/start_position.ts";
+
+/** A partition's oldest record left (`low`) and the offset the next record will get (`high`). */
+export interface PartitionRange {
+  partition: number;
+  low: number;
+  high: number;
+}
+
+/** Where an assigned partition stands: the group's committed offset and the oldest offset still kept. */
+export interface PartitionStart {
+  partition: number;
+  committed: number | undefined;
+  earliest: number;
+}
+
+/** Reads committed and earliest offsets of the given partitions of the consumer's group. */
+export type PartitionStarts = (topic: string, partitions: number[]) => Promise<PartitionStart[]>;
 
 /** The group and offset look-ups and changes a replay needs, behind a narrow face of KafkaJS's admin. */
 export interface OffsetAdmin {
@@ -18,23 +38,77 @@ export interface OffsetAdmin {
   close(): Promise<void>;
 }
 
+/** A partition of a topic as `eventsink check` reports it. */
+export interface PartitionInfo {
+  partition: number;
+  leader: number;
+  /** The oldest offset still kept. */
+  earliest: number;
+  /** The log-end offset. */
+  end: number;
+}
+
+/** A consumer group's state and its committed offsets for one topic. */
+export interface GroupInfo {
+  /** Kafka's group state: Stable, Empty, PreparingRebalance, Dead (unknown group) … */
+  state: string;
+  members: number;
+  /** Committed offset by partition; partitions without one are left out. */
+  committed: Map<number, number>;
+}
+
+/** Read-only questions to the cluster; each rejects with the reason when it cannot be answered. */
+export interface KafkaInspector {
+  /** Connects; the cluster id and the brokers it names (`host:port`). */
+  cluster(): Promise<{ clusterId: string; brokers: string[] }>;
+  /** The topic's partitions, or undefined when there is no such topic. */
+  topic(name: string): Promise<PartitionInfo[] | undefined>;
+  group(groupId: string, topic: string): Promise<GroupInfo>;
+}
+
+/** The offsets `group` committed for the topic's partitions; KafkaJS's -1 (none) is left out. */
+async function readCommitted(admin: Admin, group: string, topic: string): Promise<Map<number, number>> {
+  const fetched = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  const partitions = fetched.find((entry) => entry.topic === topic)?.partitions ?? [];
+  return new Map(
+    partitions.map((p) => [p.partition, Number(p.offset)] as const).filter(([, offset]) => offset >= 0),
+  );
+}
+
+/** Each partition's watermarks, in partition order. */
+async function readRanges(admin: Admin, topic: string): Promise<PartitionRange[]> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets
+    .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/** Where each partition starts for `group`; a partition the broker names no watermarks for starts at 0. */
+export function partitionStartsOf(admin: Admin, group: string): PartitionStarts {
+  return async (topic, partitions) => {
+    const [committed, ranges] = await Promise.all([
+      readCommitted(admin, group, topic),
+      readRanges(admin, topic),
+    ]);
+    return partitions.map((partition) => ({
+      partition,
+      committed: committed.get(partition),
+      earliest: ranges.find((r) => r.partition === partition)?.low ?? 0,
+    }));
+  };
+}
+
+/** The log-end offset of each partition of `topic`: the next offset a producer writes. */
+export async function logEndOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
+  return new Map((await readRanges(admin, topic)).map((r) => [r.partition, r.high]));
+}
+
 /** Wraps a KafkaJS admin client; `connect` is the start-up check the consumer uses too. */
 export function createOffsetAdmin(admin: Admin, connect: (admin: Admin) => Promise<void>): OffsetAdmin {
   return {
     connect: () => connect(admin),
-    async ranges(topic) {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      return offsets
-        .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
-        .sort((a, b) => a.partition - b.partition);
-    },
-    async committed(group, topic) {
-      const fetched = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-      const partitions = fetched.find((entry) => entry.topic === topic)?.partitions ?? [];
-      return new Map(
-        partitions.map((p) => [p.partition, Number(p.offset)] as const).filter(([, offset]) => offset >= 0),
-      );
-    },
+    ranges: (topic) => readRanges(admin, topic),
+    committed: (group, topic) => readCommitted(admin, group, topic),
     async offsetsAt(topic, ms) {
       const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
       return new Map(offsets.map((o) => [o.partition, Number(o.offset)]));
@@ -50,5 +124,41 @@ export function createOffsetAdmin(admin: Admin, connect: (admin: Admin) => Promi
       await admin.deleteGroups([group]);
     },
     close: () => admin.disconnect(),
+  };
+}
+
+/** `eventsink check`'s questions, through `admin`. */
+export function createInspector(admin: Admin): KafkaInspector {
+  return {
+    async cluster() {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      return { clusterId: cluster.clusterId, brokers: cluster.brokers.map((b) => `${b.host}:${b.port}`) };
+    },
+    async topic(name) {
+      if (!(await admin.listTopics()).includes(name)) return undefined;
+      const [metadata, ranges] = await Promise.all([
+        admin.fetchTopicMetadata({ topics: [name] }),
+        readRanges(admin, name),
+      ]);
+      const partitions = metadata.topics[0]?.partitions ?? [];
+      return partitions.map((p) => {
+        const range = ranges.find((r) => r.partition === p.partitionId);
+        return {
+          partition: p.partitionId,
+          leader: p.leader,
+          earliest: range?.low ?? NaN,
+          end: range?.high ?? NaN,
+        };
+      }).sort((a, b) => a.partition - b.partition);
+    },
+    async group(groupId, topic) {
+      const [described, committed] = await Promise.all([
+        admin.describeGroups([groupId]),
+        readCommitted(admin, groupId, topic),
+      ]);
+      const group = described.groups[0];
+      return { state: group?.state ?? "Dead", members: group?.members.length ?? 0, committed };
+    },
   };
 }

@@ -1,4 +1,4 @@
-import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/client.ts";
+import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/admin.ts";
 import type { Outcome } from "../delivery/outcome.ts";
 import { searchUrl } from "../delivery/request.ts";
 

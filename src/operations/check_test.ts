@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { classifyStatus } from "../delivery/outcome.ts";
 import { type CheckDeps, type CheckOptions, formatReport, runChecks } from "./check.ts";
 import { parseCommand } from "../config/parse.ts";
-import type { KafkaInspector } from "../kafka/client.ts";
+import type { KafkaInspector } from "../kafka/admin.ts";
 
 function config(args: string[] = []): CheckOptions {
   const parsed = parseCommand(

@@ -2,6 +2,7 @@ import type { AttemptLog } from "./store_watch.ts";
 import { renderExposition } from "./exposition.ts";
 import { liveness, readiness, type Verdict } from "./health.ts";
 import type { KafkaClient } from "../kafka/client.ts";
+import type { Consumer } from "../kafka/consumer.ts";
 import type { Logger } from "../log.ts";
 import { metricFamilies } from "./metrics.ts";
 import { type PartitionProgress, partitionProgress, statusLine } from "./lag.ts";
@@ -27,7 +28,8 @@ export interface Monitor {
 export interface MonitorDeps {
   topic: string;
   sink: Pick<Sink, "status">;
-  source: Pick<KafkaClient, "logEndOffsets" | "lastActivity">;
+  logEndOffsets: KafkaClient["logEndOffsets"];
+  consumer: Pick<Consumer, "lastActivity">;
   attempts: AttemptLog;
   versions: Versions;
   log: Logger;
@@ -36,14 +38,14 @@ export interface MonitorDeps {
 
 /** Creates the monitor and starts polling log-end offsets while the sink consumes. */
 export function createMonitor(deps: MonitorDeps): Monitor {
-  const { topic, sink, source, attempts, now } = deps;
+  const { topic, sink, consumer, attempts, now } = deps;
   let logEnds = new Map<number, number>();
   let polling = false;
   const poll = setInterval(async () => {
     if (polling || sink.status().phase !== "consuming") return;
     polling = true;
     try {
-      logEnds = await source.logEndOffsets(topic);
+      logEnds = await deps.logEndOffsets(topic);
     } catch (error) {
       deps.log.debug("Cannot read log-end offsets for the lag", { error: (error as Error).message });
     } finally {
@@ -64,7 +66,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   };
   return {
     phase: () => sink.status().phase,
-    liveness: () => liveness({ phase: sink.status().phase, lastActivity: source.lastActivity() }, now()),
+    liveness: () => liveness({ phase: sink.status().phase, lastActivity: consumer.lastActivity() }, now()),
     readiness: ready,
     statusLine: () => statusLine({ topic, status: sink.status(), partitions: progress(), ready: ready() }),
     metrics: () =>

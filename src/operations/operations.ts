@@ -1,6 +1,7 @@
 import type { AttemptLog } from "./store_watch.ts";
 import { formatAddress, type ListenAddress, serveEndpoints } from "./endpoints.ts";
 import type { KafkaClient } from "../kafka/client.ts";
+import type { Consumer } from "../kafka/consumer.ts";
 import type { Logger } from "../log.ts";
 import { createMonitor } from "./monitor.ts";
 import { notifyService, openNotifier, watchdogInterval } from "./systemd.ts";
@@ -31,7 +32,8 @@ export async function startOperations(
   config: OperationsOptions,
   deps: {
     sink: Pick<Sink, "status">;
-    source: KafkaClient;
+    logEndOffsets: KafkaClient["logEndOffsets"];
+    consumer: Pick<Consumer, "lastActivity">;
     attempts: AttemptLog;
     log: Logger;
     env: (name: string) => string | undefined;

@@ -1,6 +1,6 @@
-import type { Handoff, KafkaClient } from "../kafka/client.ts";
+import type { Batch, Consumer } from "../kafka/consumer.ts";
 
-/** What a run by hand changes in the source. */
+/** What a run by hand changes in the consumer. */
 export interface SourceBounds {
   /** Each partition's end offset, once known: records from it on are not taken. */
   end(): ReadonlyMap<number, number> | undefined;
@@ -9,28 +9,28 @@ export interface SourceBounds {
 }
 
 /**
- * A source that stops at the end offsets noted at start: a batch is cut before the end, and a partition
+ * A consumer that stops at the end offsets noted at start: a batch is cut before the end, and a partition
  * whose next records are all past it is paused for good, so records written after the start are neither
  * delivered nor counted. With `commit: false` it commits nothing.
  */
-export function boundSource(source: KafkaClient, bounds: SourceBounds): KafkaClient {
+export function boundSource(consumer: Consumer, bounds: SourceBounds): Consumer {
   const noCommit = () => Promise.resolve();
-  const limit = (handoff: Handoff): Handoff | undefined => {
-    const end = bounds.end()?.get(handoff.partition);
-    const records = end === undefined ? handoff.records : handoff.records.filter((r) => r.offset < end);
-    if (records.length === 0 && handoff.records.length > 0) {
-      handoff.pause(); // past the end: never resumed
+  const limit = (batch: Batch): Batch | undefined => {
+    const end = bounds.end()?.get(batch.partition);
+    const records = end === undefined ? batch.records : batch.records.filter((r) => r.offset < end);
+    if (records.length === 0 && batch.records.length > 0) {
+      batch.pause(); // past the end: never resumed
       return undefined;
     }
-    return { ...handoff, records, commit: bounds.commit ? handoff.commit : noCommit };
+    return { ...batch, records, commit: bounds.commit ? batch.commit : noCommit };
   };
   return {
-    ...source,
+    ...consumer,
     start(events) {
-      return source.start({
+      return consumer.start({
         ...events,
-        onBatch(handoff) {
-          const limited = limit(handoff);
+        onBatch(batch) {
+          const limited = limit(batch);
           if (limited !== undefined) events.onBatch(limited);
         },
       });

@@ -1,27 +1,23 @@
 import assert from "node:assert/strict";
 import { boundSource } from "./bounded_source.ts";
-import type { Handoff, KafkaClient, SourceEvents } from "../kafka/client.ts";
+import type { Batch, Consumer, ConsumerEvents } from "../kafka/consumer.ts";
 import type { SourceRecord } from "../record.ts";
 
-/** A source whose batches the test hands in, recording pauses and commits. */
+/** A consumer whose batches the test hands in, recording pauses and commits. */
 function fakeSource() {
-  let events: SourceEvents | undefined;
+  let events: ConsumerEvents | undefined;
   const paused: number[] = [];
   const committed: Array<[number, number]> = [];
-  const source: KafkaClient = {
+  const source: Consumer = {
     start: (handlers) => {
       events = handlers;
       return Promise.resolve();
     },
     pauseAll: () => {},
-    partitionStarts: () => Promise.resolve([]),
-    publish: () => Promise.resolve(),
     stop: () => Promise.resolve(),
-    logEndOffsets: () => Promise.resolve(new Map()),
     lastActivity: () => undefined,
-    inspect: undefined as unknown as KafkaClient["inspect"], // not used by the bounded source
   };
-  const batch = (partition: number, offsets: number[]): Handoff => ({
+  const batch = (partition: number, offsets: number[]): Batch => ({
     topic: "t",
     partition,
     highWatermark: 100,
@@ -36,13 +32,13 @@ function fakeSource() {
       return () => {};
     },
   });
-  return { source, paused, committed, deliver: (handoff: Handoff) => events!.onBatch(handoff), batch };
+  return { source, paused, committed, deliver: (fetched: Batch) => events!.onBatch(fetched), batch };
 }
 
-async function started(source: KafkaClient): Promise<Handoff[]> {
-  const seen: Handoff[] = [];
+async function started(source: Consumer): Promise<Batch[]> {
+  const seen: Batch[] = [];
   await source.start({
-    onBatch: (handoff) => seen.push(handoff),
+    onBatch: (batch) => seen.push(batch),
     onAssigned: () => {},
     onCrash: () => {},
     onOffsetOutOfRange: () => {},

@@ -5,8 +5,8 @@
  */
 import { boundSource } from "./bounded_source.ts";
 import type { Display } from "./display.ts";
-import type { KafkaClient } from "../kafka/client.ts";
 import type { OffsetAdmin } from "../kafka/admin.ts";
+import type { Consumer } from "../kafka/consumer.ts";
 import type { Logger } from "../log.ts";
 import type { Outcome } from "../delivery/outcome.ts";
 import {
@@ -46,21 +46,13 @@ export interface ReplayDeps {
   largest?: () => { bytes: number; at: string } | undefined;
 }
 
-/** Creates a run by hand; `wrap` the source before the sink is built, then `run` the sink. */
+/** Creates a run by hand; `wrap` the consumer before the sink is built, then `run` the sink. */
 export function createReplay(plan: RunPlan, deps: ReplayDeps) {
   const { admin, log } = deps;
   let bounds: Bounds | undefined;
   const positions = new Map<number, number>();
   const retrying = new Set<string>();
   let lastFailure: string | undefined;
-
-  async function startOffsets(ranges: PartitionRange[]): Promise<Map<number, number>> {
-    const spec = plan.start ?? { kind: "committed" };
-    const facts: StartFacts = { ranges };
-    if (spec.kind === "committed") facts.committed = await admin.committed(deps.serviceGroup, deps.topic);
-    if (spec.kind === "timestamp") facts.atTimestamp = await admin.offsetsAt(deps.topic, spec.ms);
-    return resolveStart(spec, facts);
-  }
 
   function snapshot(
     sink: Sink,
@@ -85,47 +77,10 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     };
   }
 
-  /** Removes the run's own group unless it is to be kept; says what became of it. */
-  async function settleGroup(): Promise<RunResult["group"]> {
-    if (plan.start === undefined) return undefined;
-    if (plan.keepGroup) return "kept";
-    try {
-      await admin.deleteGroup(plan.group);
-      log.info("Removed the replay's consumer group", { group: plan.group });
-      return "removed";
-    } catch (error) {
-      log.warn(
-        `Cannot remove the consumer group ${plan.group}; remove it with kafka-consumer-groups --delete --group ` +
-          plan.group,
-        { error: (error as Error).message },
-      );
-      return "not removed";
-    }
-  }
-
   async function runPrepared(sink: Sink): Promise<number> {
-    const ranges = await admin.ranges(deps.topic);
-    const start = await startOffsets(ranges);
-    const known: Bounds = {
-      start,
-      end: plan.untilEnd ? new Map(ranges.map((r) => [r.partition, r.high])) : undefined,
-    };
+    const known = await prepare(plan, deps);
     bounds = known;
-    for (const [partition, offset] of start) positions.set(partition, offset);
-    // The start offsets are committed in the fresh group before anyone joins it (KafkaJS's setOffsets
-    // needs an empty group): the consumer then starts there, and so does a rejoin after a rebalance.
-    if (plan.start !== undefined) {
-      // Named by the second it started: a replay started in the same second must not share its group.
-      if ((await admin.committed(plan.group, deps.topic)).size > 0) {
-        throw new Error(`consumer group ${plan.group} is in use by another replay; start again`);
-      }
-      await admin.setCommitted(plan.group, deps.topic, start);
-    }
-    log.info(plan.start === undefined ? "Running to the end" : "Replay group prepared", {
-      group: plan.group,
-      start: formatOffsets(start),
-      end: known.end && formatOffsets(known.end),
-    });
+    for (const [partition, offset] of known.start) positions.set(partition, offset);
 
     const startedAt = deps.now();
     const meter = createRateMeter(RATE_WINDOW_MS);
@@ -144,7 +99,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
       clearInterval(watcher);
       deps.display.finish();
     }
-    const group = await settleGroup();
+    const group = await settleGroup(plan, deps);
     if (ended === undefined) throw failure;
 
     advancePositions(positions, sink.status());
@@ -166,9 +121,9 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
   }
 
   return {
-    /** The source as the run needs it: cut at the end offsets, and committing nothing in a dry run. */
-    wrap(source: KafkaClient): KafkaClient {
-      return boundSource(source, { end: () => bounds?.end, commit: !plan.dryRun });
+    /** The consumer as the run needs it: cut at the end offsets, and committing nothing in a dry run. */
+    wrap(consumer: Consumer): Consumer {
+      return boundSource(consumer, { end: () => bounds?.end, commit: !plan.dryRun });
     },
     /** Hears every delivery attempt: which records are being retried, and why the EventStore fails. */
     observe(outcome: Outcome, record: SourceRecord): void {
@@ -190,4 +145,61 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
       }
     },
   };
+}
+
+/** Notes the start and end offsets and, for a group of its own, commits the start offsets in it. */
+async function prepare(plan: RunPlan, deps: ReplayDeps): Promise<Bounds> {
+  const { admin } = deps;
+  const ranges = await admin.ranges(deps.topic);
+  const start = await startOffsets(plan, deps, ranges);
+  const known: Bounds = {
+    start,
+    end: plan.untilEnd ? new Map(ranges.map((r) => [r.partition, r.high])) : undefined,
+  };
+  // The start offsets are committed in the fresh group before anyone joins it (KafkaJS's setOffsets
+  // needs an empty group): the consumer then starts there, and so does a rejoin after a rebalance.
+  if (plan.start !== undefined) {
+    // Named by the second it started: a replay started in the same second must not share its group.
+    if ((await admin.committed(plan.group, deps.topic)).size > 0) {
+      throw new Error(`consumer group ${plan.group} is in use by another replay; start again`);
+    }
+    await admin.setCommitted(plan.group, deps.topic, start);
+  }
+  deps.log.info(plan.start === undefined ? "Running to the end" : "Replay group prepared", {
+    group: plan.group,
+    start: formatOffsets(start),
+    end: known.end && formatOffsets(known.end),
+  });
+  return known;
+}
+
+async function startOffsets(
+  plan: RunPlan,
+  deps: ReplayDeps,
+  ranges: PartitionRange[],
+): Promise<Map<number, number>> {
+  const { admin } = deps;
+  const spec = plan.start ?? { kind: "committed" };
+  const facts: StartFacts = { ranges };
+  if (spec.kind === "committed") facts.committed = await admin.committed(deps.serviceGroup, deps.topic);
+  if (spec.kind === "timestamp") facts.atTimestamp = await admin.offsetsAt(deps.topic, spec.ms);
+  return resolveStart(spec, facts);
+}
+
+/** Removes the run's own group unless it is to be kept; says what became of it. */
+async function settleGroup(plan: RunPlan, deps: ReplayDeps): Promise<RunResult["group"]> {
+  if (plan.start === undefined) return undefined;
+  if (plan.keepGroup) return "kept";
+  try {
+    await deps.admin.deleteGroup(plan.group);
+    deps.log.info("Removed the replay's consumer group", { group: plan.group });
+    return "removed";
+  } catch (error) {
+    deps.log.warn(
+      `Cannot remove the consumer group ${plan.group}; remove it with kafka-consumer-groups --delete --group ` +
+        plan.group,
+      { error: (error as Error).message },
+    );
+    return "not removed";
+  }
 }

@@ -24,6 +24,24 @@ export interface TlsMaterial {
   key?: string;
 }
 
+/** TLS connection options as node:tls and undici name them. */
+export interface TlsOptions {
+  ca?: string[];
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * The material as connection options: the CA bundle if given (else the system's CAs are trusted), and the
+ * client certificate with its key. Certificates are always verified: there is no option to turn that off.
+ */
+export function tlsOptions(tls: TlsMaterial): TlsOptions {
+  return {
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+  };
+}
+
 /** Everything wrong with the files, one problem a line, each naming the option and the path. */
 export class TlsFileError extends Error {
   override name = "TlsFileError";

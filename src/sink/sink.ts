@@ -1,4 +1,5 @@
-import type { Handoff, KafkaClient } from "../kafka/client.ts";
+import type { PartitionStarts } from "../kafka/admin.ts";
+import type { Batch, Consumer } from "../kafka/consumer.ts";
 import { dispatch, type Ordering } from "./ordering.ts";
 import { createLimiter } from "./limiter.ts";
 import type { Logger } from "../log.ts";
@@ -101,7 +102,7 @@ interface Term {
   /** The first offset the term took. */
   firstOffset: number | undefined;
   /** The latest batch handed over: its payload commits for the term. */
-  handoff: Handoff | undefined;
+  handoff: Batch | undefined;
   /** Last offset committed in this term. */
   committed: number | undefined;
   /** The commit in progress (commits are serialised). */
@@ -140,9 +141,15 @@ const BATCHES_AHEAD = 2;
  */
 export function createSink(
   options: SinkOptions,
-  deps: { source: KafkaClient; settle: SettleFn; onRejected: RejectedHandling; log: Logger },
+  deps: {
+    consumer: Consumer;
+    partitionStarts: PartitionStarts;
+    settle: SettleFn;
+    onRejected: RejectedHandling;
+    log: Logger;
+  },
 ) {
-  const { source, settle, onRejected, log } = deps;
+  const { consumer, settle, onRejected, log } = deps;
   const lanes = new Map<number, Lane>();
   const limiter = createLimiter(options.maxInFlight);
   const counts: Counts = {
@@ -189,7 +196,7 @@ export function createSink(
     lane.term = newTerm();
   }
 
-  function onBatch(handoff: Handoff): void {
+  function onBatch(handoff: Batch): void {
     if (stopping) return;
     const lane = laneFor(handoff.partition);
     const term = lane.term;
@@ -217,7 +224,7 @@ export function createSink(
     });
   }
 
-  async function runBatch(term: Term, handoff: Handoff, records: SourceRecord[]) {
+  async function runBatch(term: Term, handoff: Batch, records: SourceRecord[]) {
     const signal = term.abort.signal;
     try {
       const dispatchOptions = { ordering: options.ordering, keyOf: orderingKey, limiter, signal };
@@ -291,7 +298,7 @@ export function createSink(
   }
 
   /** Commits the term's progress; commits of a term run one after another, so they land in order. */
-  function commit(term: Term, handoff: Handoff): Promise<void> {
+  function commit(term: Term, handoff: Batch): Promise<void> {
     term.commitsWaiting++;
     term.committing = term.committing.then(() => commitNow(term, handoff)).finally(() =>
       term.commitsWaiting--
@@ -299,7 +306,7 @@ export function createSink(
     return term.committing;
   }
 
-  async function commitNow(term: Term, handoff: Handoff): Promise<void> {
+  async function commitNow(term: Term, handoff: Batch): Promise<void> {
     const offset = term.tracker.committable();
     // Nothing to say before the term's first record is accounted for, or when nothing moved.
     if (offset === undefined || offset === term.firstOffset || offset === term.committed) return;
@@ -340,7 +347,7 @@ export function createSink(
     for (const lane of lanes.values()) if (!owned.has(lane.partition)) revoke(lane);
     log.info("Partitions assigned", { topic, partitions: partitions.join(",") || "(none)" });
     if (partitions.length === 0) return;
-    source.partitionStarts(topic, partitions).then((starts) => {
+    deps.partitionStarts(topic, partitions).then((starts) => {
       for (const start of starts) {
         const term = laneFor(start.partition).term;
         // Once records came, the first batch has already told (or not) of records deleted before it.
@@ -385,7 +392,7 @@ export function createSink(
   }
 
   async function drain(): Promise<void> {
-    source.pauseAll();
+    consumer.pauseAll();
     const tails = () => Promise.all([...lanes.values()].map((lane) => lane.tail));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<"grace">((resolve) => {
@@ -406,11 +413,11 @@ export function createSink(
   return {
     async run() {
       try {
-        await source.start({ onBatch, onAssigned, onCrash, onOffsetOutOfRange });
+        await consumer.start({ onBatch, onAssigned, onCrash, onOffsetOutOfRange });
       } catch (error) {
         stopping = true;
         phase = "stopped";
-        await source.stop().catch(() => {});
+        await consumer.stop().catch(() => {});
         throw error;
       }
       if (!stopping) phase = "consuming";
@@ -418,7 +425,7 @@ export function createSink(
       await stopSignal;
       await drain();
       clearInterval(ticker);
-      await source.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
+      await consumer.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
       log.info("Stopped", { ...counts });
       phase = "stopped";
       return { exitCode, counts };

@@ -1,0 +1,122 @@
+import type { EachBatchPayload, Kafka } from "kafkajs";
+import type { HeaderValue, SourceRecord } from "../record.ts";
+
+/** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
+export interface Batch {
+  topic: string;
+  partition: number;
+  records: SourceRecord[];
+  /** The partition's log-end offset when the batch was fetched: the next offset a producer writes. */
+  highWatermark: number;
+  /** Marks records up to `offset` as consumed, so the next fetch starts after it. */
+  resolve(offset: number): void;
+  /** Commits `offset` (the next one to read) for this partition in the group. */
+  commit(offset: number): Promise<void>;
+  /** Stops fetching this partition; the returned function resumes it. */
+  pause(): () => void;
+}
+
+/** What the sink hears from the consumer. */
+export interface ConsumerEvents {
+  onBatch(batch: Batch): void;
+  /** After every (re)join: the partitions this process now owns. */
+  onAssigned(topic: string, partitions: number[]): void;
+  /** The consumer crashed; `restart` says whether KafkaJS rejoins by itself. */
+  onCrash(error: Error, restart: boolean): void;
+  /** KafkaJS found the fetch offset deleted and moves the partition to its earliest record. */
+  onOffsetOutOfRange(topic: string, partition: number): void;
+}
+
+/** The group member that fetches the topic. */
+export interface Consumer {
+  /** Checks the brokers and topics, connects, joins the group and starts fetching; rejects when it cannot. */
+  start(events: ConsumerEvents): Promise<void>;
+  /** Stops fetching every partition (the first step of a clean stop). */
+  pauseAll(): void;
+  /** Leaves the group and disconnects the consumer. */
+  stop(): Promise<void>;
+  /** When the consumer last fetched, heartbeated, (re)joined or crashed (ms since the epoch): liveness. */
+  lastActivity(): number | undefined;
+}
+
+/**
+ * Builds the group's consumer of `topic`. `prepare` runs first on every start: it hears the events (the
+ * offset-out-of-range signal comes through KafkaJS's log) and checks the brokers and topics. `fromBeginning`
+ * is always true: a new group starts at the earliest record as the original did, and when retention deleted
+ * records the group had not read yet, KafkaJS moves it to the earliest record left rather than silently to
+ * the end.
+ */
+export function createConsumer(
+  kafka: Kafka,
+  options: { group: string; topic: string },
+  prepare: (events: ConsumerEvents) => Promise<void>,
+): Consumer {
+  const consumer = kafka.consumer({
+    groupId: options.group,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
+    maxWaitTimeInMs: 100,
+    // The sink holds two batches per partition; KafkaJS's 1 MB each made fetched-but-unsent records
+    // the largest thing in memory during replays. 256 KB is still ~150 fixture-sized records a batch, and
+    // the broker returns a larger record whole all the same (one batch always comes back).
+    maxBytesPerPartition: 256 * 1024,
+    allowAutoTopicCreation: false,
+  });
+  let lastActivity: number | undefined;
+  const touch = () => (lastActivity = Date.now());
+  // KafkaJS fetches every maxWaitTimeInMs even with every partition paused, so silence means a stuck loop.
+  const { FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH } = consumer.events;
+  for (const event of [FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH]) consumer.on(event, touch);
+
+  return {
+    async start(events) {
+      await prepare(events);
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        events.onAssigned(options.topic, payload.memberAssignment[options.topic] ?? []);
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        events.onCrash(payload.error, payload.restart);
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        // The sink takes each batch over and returns at once; this only bounds batches handed over per fetch.
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => {
+          events.onBatch(toBatch(payload));
+          return Promise.resolve();
+        },
+      });
+    },
+    pauseAll() {
+      consumer.pause([{ topic: options.topic }]);
+    },
+    stop: () => consumer.disconnect(),
+    lastActivity: () => lastActivity,
+  };
+}
+
+function toBatch(payload: EachBatchPayload): Batch {
+  const { topic, partition } = payload.batch;
+  const commit = payload.commitOffsetsIfNecessary;
+  return {
+    topic,
+    partition,
+    highWatermark: Number(payload.batch.highWatermark),
+    records: payload.batch.messages.map((message) => ({
+      topic,
+      partition,
+      offset: Number(message.offset),
+      key: message.key,
+      value: message.value,
+      headers: (message.headers ?? {}) as Record<string, HeaderValue>,
+      timestamp: message.timestamp,
+    })),
+    resolve: (offset) => payload.resolveOffset(String(offset)),
+    commit: (offset) => commit({ topics: [{ topic, partitions: [{ partition, offset: String(offset) }] }] }),
+    pause: () => payload.pause(),
+  };
+}
