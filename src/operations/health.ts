@@ -1,5 +1,5 @@
 import type { StoreHealth } from "./store_watch.ts";
-import type { SinkPhase } from "../sink/sink.ts";
+import type { SinkPhase } from "../sink/status.ts";
 
 /** An answer of /healthz or /readyz: ok or not, and why in a line (no message content, no secret). */
 export interface Verdict {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createAttemptLog, SUCCESS_WINDOW_MS } from "./store_watch.ts";
 import { liveness, readiness, storeProblem, WEDGED_AFTER_MS } from "./health.ts";
 import { partitionProgress, statusLine } from "./lag.ts";
-import type { SinkStatus } from "../sink/sink.ts";
+import type { SinkStatus } from "../sink/status.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const unavailable = { kind: "retry", status: 503, reason: "EventStore answered 503: down" } as const;

@@ -1,4 +1,4 @@
-import type { PartitionStatus, SinkStatus } from "../sink/sink.ts";
+import type { PartitionStatus, SinkStatus } from "../sink/status.ts";
 import type { Verdict } from "./health.ts";
 
 /** Where an assigned partition stands, with its lag. */

@@ -1,7 +1,7 @@
 import type { AttemptStats } from "./store_watch.ts";
 import type { MetricFamily, Sample } from "./exposition.ts";
 import type { PartitionProgress } from "./lag.ts";
-import type { Counts } from "../sink/sink.ts";
+import type { Counts } from "../sink/status.ts";
 import type { Versions } from "../version.ts";
 
 /** Everything /metrics shows, read at scrape time. */

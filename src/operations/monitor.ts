@@ -6,7 +6,7 @@ import type { Consumer } from "../kafka/consumer.ts";
 import type { Logger } from "../log.ts";
 import { metricFamilies } from "./metrics.ts";
 import { type PartitionProgress, partitionProgress, statusLine } from "./lag.ts";
-import type { Sink, SinkPhase } from "../sink/sink.ts";
+import type { Sink, SinkPhase } from "../sink/status.ts";
 import type { Versions } from "../version.ts";
 
 /** How often the log-end offsets are asked for, so that lag grows while a partition waits (paused). */

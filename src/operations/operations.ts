@@ -5,7 +5,7 @@ import type { Consumer } from "../kafka/consumer.ts";
 import type { Logger } from "../log.ts";
 import { createMonitor } from "./monitor.ts";
 import { notifyService, openNotifier, watchdogInterval } from "./systemd.ts";
-import type { Sink } from "../sink/sink.ts";
+import type { Sink } from "../sink/status.ts";
 import { VERSIONS } from "../version.ts";
 
 /** The operational side of a running sink: the HTTP endpoint and systemd's notifications. */

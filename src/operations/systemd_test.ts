@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createLogger } from "../log.ts";
 import type { Monitor } from "./monitor.ts";
 import { type Notifier, NOTIFY_DIR, notifyService, openNotifier, watchdogInterval } from "./systemd.ts";
-import type { SinkPhase } from "../sink/sink.ts";
+import type { SinkPhase } from "../sink/status.ts";
 
 function recordingLog() {
   const lines: Array<{ line: string }> = [];

@@ -2,7 +2,7 @@ import type { Logger } from "../log.ts";
 import { recordFields, recordName } from "../record.ts";
 import type { Deliver } from "../delivery/deliver.ts";
 import { localVerdict } from "../delivery/request.ts";
-import type { RejectedHandling } from "../sink/sink.ts";
+import type { RejectedHandling } from "../settle/settle.ts";
 
 /** A dry run skips what it would reject, and says so; it writes no dead letter. */
 export const DRY_RUN_REJECTED: RejectedHandling = { policy: "skip", note: "dry run: it would not be sent" };

@@ -4,7 +4,7 @@
  */
 import type { LogFields } from "../log.ts";
 import type { Outcome } from "../delivery/outcome.ts";
-import type { Counts, SinkStatus } from "../sink/sink.ts";
+import type { Counts, SinkStatus } from "../sink/status.ts";
 
 /** The offsets a run started at, and for a bounded run (`--until-end`) the end offsets noted at start. */
 export interface Bounds {

@@ -15,7 +15,7 @@ import {
   recordsDone,
   stripSgr,
 } from "./progress.ts";
-import type { PartitionStatus, SinkStatus } from "../sink/sink.ts";
+import type { PartitionStatus, SinkStatus } from "../sink/status.ts";
 
 const COUNTS = { consumed: 0, delivered: 0, deadLettered: 0, skipped: 0, unfinished: 0, retries: 0 };
 

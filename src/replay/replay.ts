@@ -20,7 +20,7 @@ import {
 } from "./progress.ts";
 import type { SourceRecord } from "../record.ts";
 import type { RunPlan } from "./run_plan.ts";
-import type { Sink } from "../sink/sink.ts";
+import type { Sink } from "../sink/status.ts";
 import { formatOffsets, type PartitionRange, resolveStart, type StartFacts } from "./start_position.ts";
 import { exitCodeOf, type RunResult, summaryFields, summaryLines } from "./summary.ts";
 

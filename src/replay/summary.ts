@@ -10,7 +10,7 @@ import {
   recordsDone,
 } from "./progress.ts";
 import type { RunPlan } from "./run_plan.ts";
-import type { Counts } from "../sink/sink.ts";
+import type { Counts } from "../sink/status.ts";
 import { formatOffsets } from "./start_position.ts";
 
 /** How a run by hand ended. */

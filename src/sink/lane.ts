@@ -1,0 +1,174 @@
+import type { PartitionStart } from "../kafka/admin.ts";
+import type { Batch } from "../kafka/consumer.ts";
+import type { Logger } from "../log.ts";
+import type { SourceRecord } from "../record.ts";
+import { PartitionCommits } from "../settle/commits.ts";
+import { PartitionOffsets } from "../settle/offsets.ts";
+import type { Limiter } from "./limiter.ts";
+import { dispatch, type Ordering } from "./ordering.ts";
+import { type LossMark, lossReport, markAtAssignment, markAtOutOfRange } from "./retention.ts";
+import type { PartitionStatus } from "./status.ts";
+
+/**
+ * A lane holds this many batches at most: the running one and the next, fetched while the first is
+ * delivered, so that no partition waits for a fetch between batches. Memory per partition stays within
+ * this many of KafkaJS's batches (its maxBytesPerPartition each).
+ */
+export const BATCHES_AHEAD = 2;
+
+/** What a lane needs from the sink. */
+export interface LaneDeps {
+  topic: string;
+  partition: number;
+  ordering: Ordering;
+  /** Shared by all lanes: the process-wide bound on records in flight. */
+  limiter: Limiter;
+  /** Delivers and settles one record; false when it stays unaccounted, and no further record starts. */
+  handle: (record: SourceRecord, signal: AbortSignal) => Promise<boolean>;
+  /** True once the sink stops: no batch is taken, and a paused partition is not resumed. */
+  stopping: () => boolean;
+  /** A bug while delivering (not an abort). */
+  fail: (message: string, error: unknown) => void;
+  log: Logger;
+}
+
+/** One partition's batches in offset order, one fetched ahead. */
+export interface Lane {
+  /** Takes a batch over; pauses the partition while {@link BATCHES_AHEAD} batches are held. */
+  take(batch: Batch): void;
+  /** The group took the partition away: work in flight aborts, uncommitted; a new ownership period starts. */
+  revoke(reason: Error): void;
+  /** The group's committed offset and the earliest record kept, read after an assignment. */
+  assigned(start: PartitionStart): void;
+  /** KafkaJS found the fetch offset deleted and moves the partition to its earliest record. */
+  offsetOutOfRange(): void;
+  /** Work in flight aborts, uncommitted (the shutdown grace period is over); the term stays for status. */
+  abandon(reason: Error): void;
+  /** Commits progress now (the ticker), unless revoked or a commit is still waiting. */
+  tick(): void;
+  /** Every batch taken so far settled and committed. */
+  idle(): Promise<void>;
+  status(): PartitionStatus;
+}
+
+/** One ownership period of the partition: from an assignment to its revocation. */
+interface Term {
+  abort: AbortController;
+  tracker: PartitionOffsets;
+  commits: PartitionCommits;
+  /** The log-end offset seen with the latest batch. */
+  highWatermark: number | undefined;
+  /** The group's committed offset when the term began, if known. */
+  startOffset: number | undefined;
+  loss: LossMark;
+}
+
+export function createLane(deps: LaneDeps): Lane {
+  const { partition, log } = deps;
+  let term = newTerm(log);
+  let tail: Promise<void> = Promise.resolve();
+  /** Batches taken and not yet settled (the running one included). */
+  let held = 0;
+  /** Set while the lane has paused its partition: resumes it. */
+  let resume: (() => void) | undefined;
+
+  function take(batch: Batch): void {
+    const current = term;
+    current.highWatermark = batch.highWatermark;
+    const first = batch.records[0];
+    if (first && current.loss !== undefined) reportLoss(current, first.offset);
+    // After KafkaJS restarted its consumer (its pause state and fetch position are new), a batch can
+    // repeat records this term already holds: take only the new ones.
+    const last = current.tracker.lastAdded();
+    const records = batch.records.filter((r) => last === undefined || r.offset > last);
+    for (const record of records) current.tracker.add(record.offset);
+    current.commits.taken(batch, records[0]?.offset);
+    // KafkaJS fetches on after the records taken over; only our own commits say what was delivered.
+    const taken = records.at(-1)?.offset ?? last;
+    if (taken !== undefined) batch.resolve(taken);
+    held++;
+    if (held >= BATCHES_AHEAD) resume ??= batch.pause();
+    tail = tail.then(() => run(current, batch, records)).finally(() => {
+      held--;
+      if (held < BATCHES_AHEAD && resume && !deps.stopping()) {
+        resume();
+        resume = undefined;
+      }
+    });
+  }
+
+  async function run(current: Term, batch: Batch, records: SourceRecord[]): Promise<void> {
+    const signal = current.abort.signal;
+    const options = { ordering: deps.ordering, keyOf: orderingKey, limiter: deps.limiter, signal };
+    try {
+      await dispatch(records, options, async (record) => {
+        if (deps.stopping() || signal.aborted) return false;
+        if (!(await deps.handle(record, signal))) return false;
+        current.tracker.complete(record.offset);
+        return true;
+      });
+    } catch (error) {
+      if (!signal.aborted) deps.fail("Internal error while delivering; stopping", error);
+    } finally {
+      // A revoked term commits nothing: the partition's new owner may be ahead already. A stop commits.
+      if (!signal.aborted || deps.stopping()) await current.commits.commit(batch);
+    }
+  }
+
+  function reportLoss(current: Term, earliest: number): void {
+    const report = lossReport(current.loss!, { topic: deps.topic, partition, earliest });
+    current.loss = undefined;
+    if (report) log.warn(report.message, report.fields);
+  }
+
+  return {
+    take,
+    revoke(reason) {
+      term.abort.abort(reason);
+      term = newTerm(log);
+    },
+    abandon(reason) {
+      term.abort.abort(reason);
+    },
+    assigned(start) {
+      // Once records came, the first batch has already told (or not) of records deleted before it.
+      if (term.tracker.lastAdded() !== undefined) return;
+      term.startOffset = start.committed;
+      term.loss = markAtAssignment(term.loss, start);
+    },
+    offsetOutOfRange() {
+      term.loss = markAtOutOfRange(term.tracker.lastAdded(), term.startOffset);
+    },
+    tick() {
+      if (!term.abort.signal.aborted) term.commits.tick();
+    },
+    idle: () => tail,
+    status: () => ({
+      partition,
+      committed: term.commits.committed() ?? term.startOffset,
+      next: term.tracker.committable(),
+      highWatermark: term.highWatermark,
+      inFlight: term.tracker.inFlight(),
+    }),
+  };
+}
+
+function newTerm(log: Logger): Term {
+  const tracker = new PartitionOffsets();
+  return {
+    abort: new AbortController(),
+    tracker,
+    commits: new PartitionCommits(tracker, log),
+    highWatermark: undefined,
+    startOffset: undefined,
+    loss: undefined,
+  };
+}
+
+const keyDecoder = new TextDecoder();
+
+/** Records with equal keys keep their order under `--ordering key`; a null key orders nothing. */
+function orderingKey(record: SourceRecord): string | undefined {
+  // Lossy for binary keys, which can only merge keys: that costs concurrency, never order.
+  return record.key === null ? undefined : keyDecoder.decode(record.key);
+}
