@@ -7,6 +7,9 @@ import type { EventStoreCredentials } from "../security/credentials.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Secret } from "../security/secrets.ts";
 import { abortable } from "../async.ts";
+import type { Logger } from "../log.ts";
+import type { TlsMaterial } from "../security/tls_files.ts";
+import { createEventStoreClient, createSender, type Send } from "./sender.ts";
 import { type FetchResult, oauth2TokenFetcher, type TokenFailure, type TokenFetchOptions } from "./oauth2.ts";
 
 /** A token, or why there is none. */
@@ -128,4 +131,40 @@ export function createTokenSource(
     case "oauth2":
       return createTokenCache(oauth2TokenFetcher(auth, options), { now: Date.now, onToken: options.onToken });
   }
+}
+
+/**
+ * Gets the first OAuth2 token before consuming: refused credentials end eventsink at once (false); a token
+ * endpoint that cannot be reached now is only a warning, as deliveries wait and retry for a token.
+ */
+export async function firstToken(tokens: TokenSource, log: Logger): Promise<boolean> {
+  const result = await tokens.token(new AbortController().signal);
+  if (result.kind === "config-fault") {
+    log.error(`Cannot start: ${result.reason}`);
+    return false;
+  }
+  if (result.kind === "retry") {
+    log.warn("No EventStore token yet; deliveries wait for the token endpoint", { reason: result.reason });
+  } else {
+    log.info("Got an EventStore token");
+  }
+  return true;
+}
+
+/**
+ * The EventStore as deliveries and `check` reach it: one HTTP client with the TLS material (also for the
+ * token endpoint), the sender of POSTs, and the bearer tokens (none without credentials).
+ */
+export function connectEventStore(
+  options: { maxInFlight: number; http2: boolean; requestTimeoutMs: number },
+  credentials: { eventstoreTls: TlsMaterial; eventstoreAuth: EventStoreCredentials },
+  onToken: (token: string) => void,
+): { client: Deno.HttpClient; send: Send; tokens: TokenSource | undefined } {
+  const client = createEventStoreClient(credentials.eventstoreTls, options);
+  const tokens = createTokenSource(credentials.eventstoreAuth, {
+    timeoutMs: options.requestTimeoutMs,
+    client,
+    onToken,
+  });
+  return { client, send: createSender(credentials.eventstoreTls, options, client), tokens };
 }

@@ -1,6 +1,8 @@
 import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/admin.ts";
 import type { Outcome } from "../delivery/outcome.ts";
 import { searchUrl } from "../delivery/request.ts";
+import { probeSearch } from "../delivery/sender.ts";
+import { authorized, type TokenSource } from "../delivery/tokens.ts";
 
 /** One line of the `eventsink check` report. */
 export interface CheckResult {
@@ -149,4 +151,28 @@ async function attempt<T>(ask: () => Promise<T>): Promise<Attempted<T>> {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * `eventsink check`: both ends, one report; `passed` when every part passed. The EventStore is probed
+ * with the same client, extra headers and token as deliveries.
+ */
+export async function checkEnds(
+  options: CheckOptions & { eventstoreHeaders: Record<string, string>; requestTimeoutMs: number },
+  ends: { kafka: KafkaInspector; client: Deno.HttpClient; tokens: TokenSource | undefined },
+): Promise<{ report: string; passed: boolean }> {
+  const timeoutMs = options.requestTimeoutMs;
+  const probeStore = () =>
+    authorized(
+      ends.tokens,
+      (auth) =>
+        probeSearch(options.eventstoreUrl, {
+          timeoutMs,
+          client: ends.client,
+          headers: { ...options.eventstoreHeaders, ...auth },
+        }),
+      AbortSignal.timeout(timeoutMs),
+    );
+  const results = await runChecks(options, { kafka: ends.kafka, probeStore });
+  return { report: formatReport(results), passed: results.every((r) => r.result === "ok") };
 }

@@ -5,7 +5,7 @@
  */
 import { boundSource } from "./bounded_source.ts";
 import type { Display } from "./display.ts";
-import type { OffsetAdmin } from "../kafka/admin.ts";
+import type { OffsetAdmin, PartitionRange } from "../kafka/admin.ts";
 import type { Consumer } from "../kafka/consumer.ts";
 import type { Logger } from "../log.ts";
 import type { Outcome } from "../delivery/outcome.ts";
@@ -21,7 +21,7 @@ import {
 import type { SourceRecord } from "../record.ts";
 import type { RunPlan } from "./run_plan.ts";
 import type { Sink } from "../sink/status.ts";
-import { formatOffsets, type PartitionRange, resolveStart, type StartFacts } from "./start_position.ts";
+import { formatOffsets, resolveStart, type StartFacts } from "./start_position.ts";
 import { exitCodeOf, type RunResult, summaryFields, summaryLines } from "./summary.ts";
 
 /** How often the run checks whether it reached the end. */

@@ -2,6 +2,7 @@
  * Where a replay starts in each partition: the `--from-*` options, parsed, and resolved against the
  * topic's offsets once the broker has told them. Pure.
  */
+import type { PartitionRange } from "../kafka/admin.ts";
 
 /** Where a run in a group of its own starts. */
 export type StartSpec =
@@ -13,13 +14,6 @@ export type StartSpec =
   | { kind: "timestamp"; ms: number }
   /** The given offset of each listed partition; unlisted partitions start at their end (`--from-offsets`). */
   | { kind: "offsets"; offsets: ReadonlyMap<number, number> };
-
-/** A partition's oldest record left (`low`) and the offset the next record will get (`high`). */
-export interface PartitionRange {
-  partition: number;
-  low: number;
-  high: number;
-}
 
 /** What the broker said, as far as the spec needs it. */
 export interface StartFacts {
