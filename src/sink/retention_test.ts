@@ -12,6 +12,7 @@ Deno.test("retention: a committed offset below the earliest record kept marks a 
 Deno.test("retention: an out-of-range seen before the assignment's offsets is placed by them", () => {
   // KafkaJS said "out of range" before the group's committed offset was known.
   assert.equal(markAtAssignment("unknown", { partition: 3, committed: 40, earliest: 100 }), 40);
+  assert.equal(markAtAssignment("unknown", { partition: 3, committed: 120, earliest: 100 }), 120);
   assert.equal(markAtAssignment("unknown", { partition: 3, committed: undefined, earliest: 100 }), "unknown");
 });
 
