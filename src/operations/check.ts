@@ -134,7 +134,7 @@ function storeResult(eventstoreUrl: string, outcome: Outcome): CheckResult {
   if (outcome.kind === "delivered") {
     return { part, result: "ok", detail: `${asked} answered ${outcome.status}` };
   }
-  // A configuration fault's reason already says what to check (outcome.ts).
+  // A configuration fault's reason already says what to check (delivery/outcome.ts).
   const hint = outcome.kind === "retry" ? ": the EventStore is unreachable or unwell" : "";
   return { part, result: "fail", detail: `${asked}: ${outcome.reason}${hint}` };
 }

@@ -113,7 +113,7 @@ Deno.test("check: a missing topic, a failing group read", async () => {
 
 Deno.test("check: the EventStore's answers, each with what to do", async () => {
   const cases = [
-    // A configuration fault's reason names what to check itself (outcome.ts); check adds nothing.
+    // A configuration fault's reason names what to check itself (delivery/outcome.ts); check adds nothing.
     [
       classifyStatus(401, "a bearer token is required"),
       /answered 401: a bearer token is required \(check the EventStore credentials\)$/,

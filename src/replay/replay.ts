@@ -99,7 +99,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
       clearInterval(watcher);
       deps.display.finish();
     }
-    const group = await settleGroup(plan, deps);
+    const group = await removeOwnGroup(plan, deps);
     if (ended === undefined) throw failure;
 
     advancePositions(positions, sink.status());
@@ -187,7 +187,7 @@ async function startOffsets(
 }
 
 /** Removes the run's own group unless it is to be kept; says what became of it. */
-async function settleGroup(plan: RunPlan, deps: ReplayDeps): Promise<RunResult["group"]> {
+async function removeOwnGroup(plan: RunPlan, deps: ReplayDeps): Promise<RunResult["group"]> {
   if (plan.start === undefined) return undefined;
   if (plan.keepGroup) return "kept";
   try {

@@ -5,7 +5,7 @@ import type { SourceRecord } from "../record.ts";
 import { PartitionCommits } from "../settle/commits.ts";
 import { PartitionOffsets } from "../settle/offsets.ts";
 import type { Limiter } from "./limiter.ts";
-import { dispatch, type Ordering } from "./ordering.ts";
+import { type Ordering, runInOrder } from "./ordering.ts";
 import { type LossMark, lossReport, markAtAssignment, markAtOutOfRange } from "./retention.ts";
 import type { PartitionStatus } from "./status.ts";
 
@@ -101,7 +101,7 @@ export function createLane(deps: LaneDeps): Lane {
     const signal = current.abort.signal;
     const options = { ordering: deps.ordering, keyOf: orderingKey, limiter: deps.limiter, signal };
     try {
-      await dispatch(records, options, async (record) => {
+      await runInOrder(records, options, async (record) => {
         if (deps.stopping() || signal.aborted) return false;
         if (!(await deps.handle(record, signal))) return false;
         current.tracker.complete(record.offset);

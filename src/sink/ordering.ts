@@ -4,8 +4,8 @@ import type { Limiter } from "./limiter.ts";
 export type Ordering = "partition" | "key" | "none";
 export const ORDERINGS: readonly Ordering[] = ["partition", "key", "none"];
 
-/** What a dispatch needs besides the items. */
-export interface DispatchOptions<T> {
+/** What running in order needs besides the items. */
+export interface OrderOptions<T> {
   ordering: Ordering;
   /** The ordering key of an item; undefined means "no key": it waits for no other item. */
   keyOf: (item: T) => string | undefined;
@@ -20,9 +20,9 @@ export interface DispatchOptions<T> {
  * false to halt: no further item starts. Resolves when every started item has finished; rejects with the
  * first error of `work` (after the others finished), or when `signal` aborts while waiting for a slot.
  */
-export async function dispatch<T>(
+export async function runInOrder<T>(
   items: readonly T[],
-  options: DispatchOptions<T>,
+  options: OrderOptions<T>,
   work: (item: T) => Promise<boolean>,
 ): Promise<void> {
   const { limiter, signal } = options;
@@ -43,7 +43,7 @@ export async function dispatch<T>(
     const before = key === undefined ? undefined : tails.get(key);
     const run = (async () => {
       try {
-        await before?.catch(() => {}); // a failed predecessor halts the dispatch; it does not block its key
+        await before?.catch(() => {}); // a failed predecessor halts the run; it does not block its key
         if (halted) return;
         if (!(await work(item))) halted = true;
       } catch (error) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dispatch, type Ordering } from "./ordering.ts";
+import { type Ordering, runInOrder } from "./ordering.ts";
 import { createLimiter } from "./limiter.ts";
 
 interface Item {
@@ -7,14 +7,14 @@ interface Item {
   key: string | undefined;
 }
 
-/** Runs a dispatch where each item takes a random few milliseconds; returns start/end order and peak concurrency. */
+/** Runs items in order where each item takes a random few milliseconds; returns start/end order and peak concurrency. */
 async function run(ordering: Ordering, items: Item[], slots: number, seed = 7) {
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const limiter = createLimiter(slots);
   const finished: Item[] = [];
   let active = 0;
   let peak = 0;
-  await dispatch(
+  await runInOrder(
     items,
     { ordering, keyOf: (i) => i.key, limiter, signal: new AbortController().signal },
     async (item) => {
@@ -31,13 +31,13 @@ async function run(ordering: Ordering, items: Item[], slots: number, seed = 7) {
 const items = (n: number, keys: number): Item[] =>
   Array.from({ length: n }, (_, id) => ({ id, key: keys === 0 ? undefined : `k${id % keys}` }));
 
-Deno.test("dispatch: partition order is strict, one at a time", async () => {
+Deno.test("ordering: partition order is strict, one at a time", async () => {
   const { finished, peak } = await run("partition", items(40, 5), 8);
   assert.deepEqual(finished.map((i) => i.id), items(40, 5).map((i) => i.id));
   assert.equal(peak, 1);
 });
 
-Deno.test("dispatch: key order holds per key, keys overlap, within the limit", async () => {
+Deno.test("ordering: key order holds per key, keys overlap, within the limit", async () => {
   const all = items(300, 7);
   const { finished, peak } = await run("key", all, 5);
   assert.equal(finished.length, 300);
@@ -49,7 +49,7 @@ Deno.test("dispatch: key order holds per key, keys overlap, within the limit", a
   assert.notDeepEqual(finished.map((i) => i.id), all.map((i) => i.id), "keys did overlap");
 });
 
-Deno.test("dispatch: records without a key wait for nothing; none ignores keys", async () => {
+Deno.test("ordering: records without a key wait for nothing; none ignores keys", async () => {
   for (const [ordering, list] of [["key", items(100, 0)], ["none", items(100, 2)]] as const) {
     const { finished, peak } = await run(ordering, list, 16);
     assert.equal(finished.length, 100);
@@ -57,9 +57,9 @@ Deno.test("dispatch: records without a key wait for nothing; none ignores keys",
   }
 });
 
-Deno.test("dispatch: work returning false halts; nothing after it starts", async () => {
+Deno.test("ordering: work returning false halts; nothing after it starts", async () => {
   const started: number[] = [];
-  await dispatch(items(20, 0), {
+  await runInOrder(items(20, 0), {
     ordering: "partition",
     keyOf: () => undefined,
     limiter: createLimiter(4),
@@ -71,11 +71,11 @@ Deno.test("dispatch: work returning false halts; nothing after it starts", async
   assert.deepEqual(started, [0, 1, 2, 3, 4, 5]);
 });
 
-Deno.test("dispatch: an error is thrown after the started items finished; the limiter is left whole", async () => {
+Deno.test("ordering: an error is thrown after the started items finished; the limiter is left whole", async () => {
   const limiter = createLimiter(3);
   let finishedAfter = 0;
   await assert.rejects(
-    dispatch(items(10, 0), {
+    runInOrder(items(10, 0), {
       ordering: "none",
       keyOf: () => undefined,
       limiter,
