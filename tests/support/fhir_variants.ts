@@ -1,10 +1,8 @@
 /**
  * Valid and invalid FHIR message Bundles derived from the real messages in tests/fixtures/fhir-messages,
  * for the EventStore stand-in's tests, eventsink's tests and the demo.
- *
- * Note: two fixtures (dialogmelding- and patient-link-questionnaire-response) share their Bundle.id and
- * MessageHeader.id but differ in content, so posting both unchanged makes the second a 409 conflict.
- * Use {@link withNewIds} for messages that must all be stored.
+ * Each fixture is accepted (202) by the real hops-eventstore as it is (see the fixtures' NOTICE.md). Use
+ * {@link withNewIds} for messages that must be stored anew in a store that has seen them.
  */
 
 const FIXTURE_DIR = new URL("../fixtures/fhir-messages/", import.meta.url);
