@@ -1,9 +1,9 @@
 import { sleep } from "./src/async.ts";
 import { describeConfig } from "./src/config/describe.ts";
 import { type Config, parseCommand } from "./src/config/parse.ts";
-import { createDelivery } from "./src/delivery/deliver.ts";
+import { connectEventStore, createDelivery } from "./src/delivery/deliver.ts";
 import { limitRate } from "./src/delivery/rate_limit.ts";
-import { connectEventStore, firstToken } from "./src/delivery/tokens.ts";
+import { firstToken } from "./src/delivery/tokens.ts";
 import { createKafkaClient, type KafkaClient } from "./src/kafka/client.ts";
 import { createLogger, type Logger, stderrIsJournal } from "./src/log.ts";
 import { checkEnds } from "./src/operations/check.ts";

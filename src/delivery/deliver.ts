@@ -1,12 +1,14 @@
-import { authorized, type TokenSource } from "./tokens.ts";
+import { authorized, createTokenSource, type TokenSource } from "./tokens.ts";
 import type { RetryPolicy } from "./backoff.ts";
 import type { Outcome } from "./outcome.ts";
 import { localVerdict } from "./request.ts";
 import { type RetryDeps, retryUntilDone } from "./retry.ts";
-import { post, type Send } from "./sender.ts";
+import { createEventStoreClient, createSender, post, type Send } from "./sender.ts";
 import { formatDuration } from "../duration.ts";
 import { recordFields, type SourceRecord } from "../record.ts";
 import type { Logger } from "../log.ts";
+import type { EventStoreCredentials } from "../security/credentials.ts";
+import type { TlsMaterial } from "../security/tls_files.ts";
 import { sleep } from "../async.ts";
 
 /**
@@ -82,8 +84,6 @@ export interface DeliverWithRetriesDeps extends RetryDeps {
   /** One delivery attempt. */
   attempt: (signal: AbortSignal) => Promise<Outcome>;
   policy: RetryPolicy;
-  /** Logger carrying the record's topic, partition, offset and key. */
-  log: Logger;
   now: () => number;
   /** Decides whether a configuration fault is logged now; shared so that N partitions do not log N times. */
   shouldAlarm: () => boolean;
@@ -147,4 +147,22 @@ export function alarmThrottle(intervalMs: number, now: () => number): () => bool
     last = now();
     return true;
   };
+}
+
+/**
+ * The EventStore as deliveries and `check` reach it: one HTTP client with the TLS material (also for the
+ * token endpoint), the sender of POSTs, and the bearer tokens (none without credentials).
+ */
+export function connectEventStore(
+  options: { maxInFlight: number; http2: boolean; requestTimeoutMs: number },
+  credentials: { eventstoreTls: TlsMaterial; eventstoreAuth: EventStoreCredentials },
+  onToken: (token: string) => void,
+): { client: Deno.HttpClient; send: Send; tokens: TokenSource | undefined } {
+  const client = createEventStoreClient(credentials.eventstoreTls, options);
+  const tokens = createTokenSource(credentials.eventstoreAuth, {
+    timeoutMs: options.requestTimeoutMs,
+    client,
+    onToken,
+  });
+  return { client, send: createSender(credentials.eventstoreTls, options, client), tokens };
 }

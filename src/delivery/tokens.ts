@@ -8,8 +8,6 @@ import type { Outcome } from "./outcome.ts";
 import type { Secret } from "../security/secrets.ts";
 import { abortable } from "../async.ts";
 import type { Logger } from "../log.ts";
-import type { TlsMaterial } from "../security/tls_files.ts";
-import { createEventStoreClient, createSender, type Send } from "./sender.ts";
 import { type FetchResult, oauth2TokenFetcher, type TokenFailure, type TokenFetchOptions } from "./oauth2.ts";
 
 /** A token, or why there is none. */
@@ -149,22 +147,4 @@ export async function firstToken(tokens: TokenSource, log: Logger): Promise<bool
     log.info("Got an EventStore token");
   }
   return true;
-}
-
-/**
- * The EventStore as deliveries and `check` reach it: one HTTP client with the TLS material (also for the
- * token endpoint), the sender of POSTs, and the bearer tokens (none without credentials).
- */
-export function connectEventStore(
-  options: { maxInFlight: number; http2: boolean; requestTimeoutMs: number },
-  credentials: { eventstoreTls: TlsMaterial; eventstoreAuth: EventStoreCredentials },
-  onToken: (token: string) => void,
-): { client: Deno.HttpClient; send: Send; tokens: TokenSource | undefined } {
-  const client = createEventStoreClient(credentials.eventstoreTls, options);
-  const tokens = createTokenSource(credentials.eventstoreAuth, {
-    timeoutMs: options.requestTimeoutMs,
-    client,
-    onToken,
-  });
-  return { client, send: createSender(credentials.eventstoreTls, options, client), tokens };
 }

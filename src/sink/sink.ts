@@ -44,7 +44,8 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
   let assigned: number[] = [];
   const stopRequested = Promise.withResolvers<void>();
 
-  const laneOptions = { ...options, limiter, handle, stopping: () => stopping, fail, log };
+  const { topic, ordering } = options;
+  const laneOptions = { topic, ordering, limiter, handle, stopping: () => stopping, fail, log };
 
   const laneFor = (partition: number): Lane =>
     lanes.get(partition) ?? lanes.set(partition, createLane({ ...laneOptions, partition })).get(partition)!;
