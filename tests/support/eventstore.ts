@@ -1,43 +1,53 @@
 /**
- * A stand-in for the FHIR EventStore that eventsink delivers to. It checks each message with the
- * EventStore's rules, stores accepted messages byte for byte, and can be made unwell on purpose.
+ * A stand-in for the FHIR EventStore that eventsink delivers to: it answers as the real hops-eventstore does
+ * (tests/contract_test.ts holds the measured answers, and runs against both), records what it was sent, and
+ * can be made unwell on purpose.
  *
  * Decisions a test author needs to know:
- * - The idempotency key is the message id, MessageHeader.id (entry[0].resource.id), as in the original
- *   EventStore. A repeat whose body is byte-identical to the stored one is answered 202 and not stored
- *   again; any other body under the same message id is 409, even one that differs only in whitespace.
- *   Bundle.id is recorded but is not a key.
- * - 400 when the body is not a FHIR resource at all (not UTF-8 JSON, not an object, no resourceType);
- *   422 when it is a resource but not a valid message Bundle, including a resourceType other than Bundle.
- * - JSON only: application/fhir+xml is 415.
- * - A POST to $process-message meets, in this order: latency, injected faults, the token (401), the media
- *   type (415), the size limit (413), parsing (400), the message rules (422), the message id (409). The
+ * - The rules are the real store's (eventstore_rules.ts, which also says what of HAPI's validation is left
+ *   out): 202 with an empty body when stored; 400 from the parser; 500 for a resource other than Bundle;
+ *   422 from validation and the message checks; 415 with an empty body for any media type but
+ *   application/fhir+json, bare or with fhirVersion=4.0; 401 with an empty body; 404 with an empty body for
+ *   other paths and methods; 400 with an empty body for an X-Request-ID over 200 characters. No size limit.
+ * - Idempotent on MessageHeader.id by content: a repeat with the same content (whatever its whitespace) is
+ *   202 and not stored again, other content is 409. Bundle.id is unique: reusing it under a new message id
+ *   is 500, as the real store's database constraint answers.
+ * - The real store keeps the re-encoded message; the stand-in also keeps the bytes it received
+ *   (StoredMessage.body), as evidence that eventsink forwards them unchanged. The search answers the
+ *   re-encoded form, as the real store does.
+ * - The body is read as UTF-8 with bad bytes replaced by U+FFFD, as the real store's reader does.
+ * - A request meets, in this order: the X-Request-ID check, routing, then for a POST to $process-message
+ *   latency, injected faults, the token (401), the media type (415), the rules, the stored messages. The
  *   latency counts from the request's arrival, so that an answer comes that long after it, not later.
+ * - Injected answers are OperationOutcomes with one issue of code `exception`, like the real store's 500s.
  * - Clients reach a small TCP relay in front of an internal Deno.serve, so that a fault can close a
  *   client's connection for real.
  */
+import {
+  canonicalJson,
+  isObject,
+  type Issue,
+  type JsonObject,
+  judge,
+  type Message,
+  messageHeaderOf,
+} from "./eventstore_rules.ts";
 
 const FHIR_BASE = "/fhir/4.0";
 const PROCESS_MESSAGE_PATH = `${FHIR_BASE}/$process-message`;
 const SEARCH_PATH = `${FHIR_BASE}/Bundle`;
 const ADMIN_PREFIX = "/_admin/";
-const FHIR_JSON = "application/fhir+json";
-const ACCEPTED_MEDIA_TYPES = new Set([FHIR_JSON, "application/json"]);
-const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
-const DEFAULT_PAGE_SIZE = 50;
+/** The Content-Type of every FHIR answer with a body. */
+const ANSWER_TYPE = "application/fhir+json; fhirVersion=4.0; charset=UTF-8";
+const MAX_REQUEST_ID_LENGTH = 200;
+const DEFAULT_PAGE_SIZE = 10;
 const DEFAULT_WAIT_MS = 5_000;
 const DEFAULT_OUTAGE_STATUS = 503;
 const TRICKLE_PIECES = 4;
 const RELAY_BUFFER_BYTES = 64 * 1024;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FHIR_INSTANT =
-  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$/;
-const MESSAGE_RESOURCE_PATH = "Bundle.entry[0].resource";
-const MESSAGE_ID_PATH = "Bundle.entry[0].resource.id";
-const RESPONSE_ID_PATH = "Bundle.entry[0].resource.response.identifier";
 // Statuses whose responses cannot carry the OperationOutcome every injected answer has.
 const BODILESS_STATUSES = new Set([204, 205, 304]);
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const UTF8 = new TextDecoder("utf-8");
 
 /** Options for {@link startEventStore}. */
 export interface EventStoreOptions {
@@ -49,8 +59,6 @@ export interface EventStoreOptions {
   token?: string;
   /** Custom credential check given the raw Authorization header (e.g. JWT verification). Not with `token`. */
   authorize?: (authorization: string | null) => boolean | Promise<boolean>;
-  /** Largest accepted body in bytes; default 5 MiB. */
-  maxBodyBytes?: number;
   /** Clock for the Bundle.timestamp check and receivedAt; default the system clock. */
   now?: () => Date;
   /** Called for each FHIR request once it was answered or dropped, e.g. to log it. */
@@ -59,11 +67,16 @@ export interface EventStoreOptions {
 
 /** A message the stand-in accepted, in arrival order. */
 export interface StoredMessage {
-  /** MessageHeader.id, the idempotency key. */
+  /** MessageHeader.id in its lower-case form, the idempotency key. */
   messageId: string;
+  /** Bundle.id in its lower-case form, unique in the store. */
   bundleId: string;
+  /** The row id the search's `_offset` counts by; failed inserts use one up too, as in PostgreSQL. */
+  rowId: number;
   /** The request body exactly as received. */
   body: Uint8Array<ArrayBuffer>;
+  /** The message as the real store keeps it: parsed and re-encoded. */
+  resource: JsonObject;
   contentType: string;
   /** Request headers, names in lower case. */
   headers: Record<string, string>;
@@ -195,30 +208,16 @@ export interface EventStore extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-interface Issue {
-  severity: "error" | "information";
-  code: string;
-  diagnostics: string;
-  expression?: string[];
-}
-
-type JsonObject = Record<string, unknown>;
-
-type ParsedBody = { ok: true; value: unknown } | { ok: false; reason: string };
-
-interface ReceivedBody {
-  bytes: Uint8Array<ArrayBuffer>;
-  size: number;
-  tooLarge: boolean;
-}
-
 interface Incoming {
   req: Request;
   url: URL;
   /** Request headers, names in lower case. */
   headers: Record<string, string>;
-  body: ReceivedBody;
-  json: ParsedBody;
+  body: Uint8Array<ArrayBuffer>;
+  /** The body read as UTF-8, bad bytes replaced. */
+  text: string;
+  /** MessageHeader.id when the body is JSON with one, whether or not the message is valid. */
+  messageId: string | null;
   receivedAt: Date;
   /** performance.now() at arrival. */
   arrivedAt: number;
@@ -248,7 +247,6 @@ interface RelayTable {
 }
 
 interface State {
-  readonly maxBodyBytes: number;
   readonly now: () => Date;
   readonly authorize: (authorization: string | null) => boolean | Promise<boolean>;
   readonly onRequest: (request: RecordedRequest) => void;
@@ -259,16 +257,12 @@ interface State {
   readonly changed: Set<() => void>;
   messages: StoredMessage[];
   byMessageId: Map<string, StoredMessage>;
+  bundleIds: Set<string>;
+  /** The last row id used, as a PostgreSQL sequence counts. */
+  lastRowId: number;
   log: RecordedRequest[];
   faults: FaultBook;
 }
-
-interface RuleContext {
-  now: Date;
-  isStored: (messageId: string) => boolean;
-}
-
-type Rule = (bundle: JsonObject, context: RuleContext) => Issue | null;
 
 type FhirHandler = (state: State, incoming: Incoming) => Promise<Answer>;
 
@@ -288,17 +282,6 @@ const ADMIN_ROUTES: Routes<AdminHandler> = {
   "/_admin/faults": { GET: (state) => jsonResponse(200, faultState(state.faults)), POST: setFaults },
   "/_admin/reset": { POST: resetAll },
 };
-
-const MESSAGE_RULES: readonly Rule[] = [
-  bundleTypeRule,
-  bundleIdRule,
-  timestampRule,
-  firstEntryRule,
-  messageIdRule,
-  distinctIdsRule,
-  fullUrlRule,
-  responseRule,
-];
 
 const FAULT_SETTERS = {
   latencyMs: (book: FaultBook, value: unknown) => {
@@ -355,7 +338,6 @@ function openEventStore(options: EventStoreOptions): EventStore {
 
 function newState(options: EventStoreOptions): State {
   return {
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     now: options.now ?? (() => new Date()),
     authorize: authorizer(options),
     onRequest: options.onRequest ?? (() => {}),
@@ -365,6 +347,8 @@ function newState(options: EventStoreOptions): State {
     changed: new Set(),
     messages: [],
     byMessageId: new Map(),
+    bundleIds: new Set(),
+    lastRowId: 0,
     log: [],
     faults: noFaults(),
   };
@@ -396,7 +380,7 @@ async function shutdown(state: State, frontDoor: { close(): Promise<void> }, ser
 function serverError(state: State, error: unknown): Response {
   // Pending faults end with an error when the store closes; that is expected, anything else is a bug.
   if (!state.closing.signal.aborted) console.error("EventStore stand-in failed:", error);
-  return outcomeResponse(500, [errorIssue("exception", "the EventStore stand-in failed")]);
+  return exceptionResponse(500, "the EventStore stand-in failed");
 }
 
 // ---- requests ----
@@ -406,16 +390,33 @@ async function handle(state: State, req: Request, relayPort: number): Promise<Re
   if (url.pathname.startsWith(ADMIN_PREFIX)) return await handleAdmin(state, req, url);
   const receivedAt = state.now();
   const arrivedAt = performance.now();
-  const body = await readBody(req, state.maxBodyBytes);
+  const body = new Uint8Array(await req.arrayBuffer());
   const headers = Object.fromEntries(req.headers);
-  const json = parseJson(body);
-  const incoming: Incoming = { req, url, headers, body, json, receivedAt, arrivedAt, relayPort };
-  const route = findRoute(FHIR_ROUTES, url.pathname, req.method);
-  const answer = route instanceof Response
-    ? { response: route, kind: "answered" as const }
-    : await route(state, incoming);
+  const text = UTF8.decode(body);
+  const incoming: Incoming = {
+    req,
+    url,
+    headers,
+    body,
+    text,
+    messageId: messageIdIn(text),
+    receivedAt,
+    arrivedAt,
+    relayPort,
+  };
+  const answer = await answerFhir(state, incoming);
   record(state, incoming, answer);
   return answer.response;
+}
+
+async function answerFhir(state: State, incoming: Incoming): Promise<Answer> {
+  // The real store rejects a long request id before it routes, whatever the path.
+  if ((incoming.req.headers.get("x-request-id") ?? "").length > MAX_REQUEST_ID_LENGTH) {
+    return { response: emptyResponse(400), kind: "answered" };
+  }
+  const route = findRoute(FHIR_ROUTES, safeDecode(incoming.url.pathname), incoming.req.method);
+  if (route instanceof Response) return { response: emptyResponse(404), kind: "answered" };
+  return await route(state, incoming);
 }
 
 async function handleAdmin(state: State, req: Request, url: URL): Promise<Response> {
@@ -425,42 +426,32 @@ async function handleAdmin(state: State, req: Request, url: URL): Promise<Respon
 
 function findRoute<H>(routes: Routes<H>, path: string, method: string): H | Response {
   const byMethod = Object.hasOwn(routes, path) ? routes[path] : undefined;
-  if (!byMethod) return outcomeResponse(404, [errorIssue("not-found", `there is no endpoint at ${path}`)]);
+  if (!byMethod) return jsonResponse(404, { error: `there is no endpoint at ${path}` });
   const handler = Object.hasOwn(byMethod, method) ? byMethod[method] : undefined;
   if (handler) return handler;
   const allowed = Object.keys(byMethod).join(", ");
-  const issue = errorIssue("not-supported", `${method} is not allowed on ${path}; use ${allowed}`);
-  return outcomeResponse(405, [issue], { allow: allowed });
+  return new Response(JSON.stringify({ error: `${method} is not allowed on ${path}; use ${allowed}` }), {
+    status: 405,
+    headers: { allow: allowed, "content-type": "application/json" },
+  });
 }
 
-// The whole body is read even when it is too large, so that the client sees the answer rather than a reset.
-async function readBody(req: Request, limit: number): Promise<ReceivedBody> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body ?? []) {
-    size += chunk.byteLength;
-    if (size <= limit) chunks.push(chunk);
-  }
-  const tooLarge = size > limit;
-  return { bytes: tooLarge ? new Uint8Array() : concat(chunks, size), size, tooLarge };
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
-function parseJson(body: ReceivedBody): ParsedBody {
-  if (body.tooLarge) return { ok: false, reason: "the body is too large to read" };
+function safeDecode(path: string): string {
   try {
-    return { ok: true, value: JSON.parse(UTF8.decode(body.bytes)) };
-  } catch (error) {
-    return { ok: false, reason: `the body is not UTF-8 JSON (${(error as Error).message})` };
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The MessageHeader.id of a JSON body, for the request log and failMessage, or null. */
+function messageIdIn(text: string): string | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    const id = isObject(value) ? messageHeaderOf(value)?.id : undefined;
+    return typeof id === "string" ? id : null;
+  } catch {
+    return null;
   }
 }
 
@@ -469,11 +460,11 @@ function record(state: State, incoming: Incoming, answer: Answer): void {
     method: incoming.req.method,
     path: incoming.url.pathname + incoming.url.search,
     headers: incoming.headers,
-    bodyBytes: incoming.body.size,
+    bodyBytes: incoming.body.byteLength,
     status: answer.kind === "dropped" ? null : answer.response.status,
     dropped: answer.kind === "dropped",
     injected: answer.kind !== "answered",
-    messageId: incoming.json.ok ? messageIdOf(incoming.json.value) : null,
+    messageId: incoming.messageId,
     receivedAt: incoming.receivedAt,
   };
   state.log.push(request);
@@ -486,7 +477,7 @@ function record(state: State, incoming: Incoming, answer: Answer): void {
 async function postMessage(state: State, incoming: Incoming): Promise<Answer> {
   const signal = state.closing.signal;
   await sleepUntil(state, incoming.arrivedAt + state.faults.latencyMs, signal);
-  const fault = takeFault(state.faults, incoming.json.ok ? messageIdOf(incoming.json.value) : null);
+  const fault = takeFault(state.faults, incoming.messageId);
   if (fault === "drop") return dropConnection(state, incoming.relayPort);
   const answer: Answer = fault
     ? { response: injectedResponse(fault), kind: "injected" }
@@ -495,240 +486,59 @@ async function postMessage(state: State, incoming: Incoming): Promise<Answer> {
 }
 
 async function processMessage(state: State, incoming: Incoming): Promise<Response> {
-  const refusal = (await authRefusal(state, incoming.req)) ?? mediaTypeRefusal(incoming.req) ??
-    sizeRefusal(state, incoming.body);
-  if (refusal) return refusal;
-  if (!incoming.json.ok) return outcomeResponse(400, [errorIssue("structure", incoming.json.reason)]);
-  const resource = incoming.json.value;
-  const notFhir = notAResourceIssue(resource);
-  if (notFhir) return outcomeResponse(400, [notFhir]);
-  const bundle = resource as JsonObject;
-  if (bundle.resourceType !== "Bundle") {
-    const issue = errorIssue(
-      "invalid",
-      `$process-message takes a Bundle, not ${bundle.resourceType}`,
-      "Bundle",
-    );
-    return outcomeResponse(422, [issue]);
-  }
-  const issues = messageIssues(bundle, {
+  if (!(await state.authorize(incoming.req.headers.get("authorization")))) return emptyResponse(401);
+  if (!isTakenMediaType(incoming.req.headers.get("content-type"))) return emptyResponse(415);
+  const verdict = judge(incoming.text, {
     now: state.now(),
     isStored: (messageId) => state.byMessageId.has(messageId),
   });
-  if (issues.length > 0) return outcomeResponse(422, issues);
-  return storeOrConflict(state, bundle, incoming);
+  if (verdict.kind === "refused") {
+    const [first] = verdict.issues;
+    // The store's own checks and failures carry a timestamp; the validator's outcome does not.
+    return first?.code === "exception" && verdict.issues.length === 1
+      ? exceptionResponse(verdict.status, first.diagnostics)
+      : fhirResponse(verdict.status, outcome(verdict.issues));
+  }
+  return storeOrConflict(state, verdict.message, incoming);
 }
 
-async function authRefusal(state: State, req: Request): Promise<Response | null> {
-  const authorization = req.headers.get("authorization");
-  if (await state.authorize(authorization)) return null;
-  const challenge = authorization === null
-    ? 'Bearer realm="eventstore"'
-    : 'Bearer realm="eventstore", error="invalid_token"';
-  const diagnostics = authorization === null
-    ? "a bearer token is required"
-    : "the bearer token was not accepted";
-  return outcomeResponse(401, [errorIssue("login", diagnostics)], { "www-authenticate": challenge });
-}
-
-function mediaTypeRefusal(req: Request): Response | null {
-  const problem = mediaTypeProblem(req.headers.get("content-type"));
-  return problem === null ? null : outcomeResponse(415, [errorIssue("not-supported", problem)]);
-}
-
-function mediaTypeProblem(contentType: string | null): string | null {
-  if (contentType === null) return `Content-Type is required; send ${FHIR_JSON}`;
+/** application/fhir+json in any case, with no parameter or only fhirVersion=4.0. */
+function isTakenMediaType(contentType: string | null): boolean {
+  if (contentType === null) return false;
   const [essence = "", ...parameters] = contentType.split(";").map((part) => part.trim().toLowerCase());
-  if (!ACCEPTED_MEDIA_TYPES.has(essence)) {
-    return `Content-Type ${essence} is not supported; this stand-in speaks JSON only (${FHIR_JSON} or application/json)`;
-  }
-  return parameters.map(mediaTypeParameterProblem).find((problem) => problem !== null) ?? null;
+  return essence === "application/fhir+json" &&
+    parameters.every((parameter) => parameter.replace(/\s*=\s*/, "=") === "fhirversion=4.0");
 }
 
-function mediaTypeParameterProblem(parameter: string): string | null {
-  const [name, value = ""] = parameter.split("=", 2).map((part) => part.trim().replace(/^"(.*)"$/, "$1"));
-  if (name === "charset" && value !== "utf-8" && value !== "utf8") {
-    return `charset ${value} is not supported; use utf-8`;
-  }
-  if (name === "fhirversion" && value !== "4.0" && !value.startsWith("4.0.")) {
-    return `fhirVersion ${value} is not supported; this endpoint is FHIR 4.0`;
-  }
-  return null;
-}
-
-function sizeRefusal(state: State, body: ReceivedBody): Response | null {
-  if (!body.tooLarge) return null;
-  const diagnostics = `the body has ${body.size} bytes, more than the ${state.maxBodyBytes} accepted`;
-  return outcomeResponse(413, [errorIssue("too-costly", diagnostics)]);
-}
-
-function notAResourceIssue(value: unknown): Issue | null {
-  if (!isObject(value)) {
-    return errorIssue("structure", "the body is not a JSON object, so not a FHIR resource");
-  }
-  if (typeof value.resourceType !== "string") {
-    return errorIssue(
-      "structure",
-      "the body has no resourceType, so it is not a FHIR resource",
-      "resourceType",
-    );
-  }
-  return null;
-}
-
-function storeOrConflict(state: State, bundle: JsonObject, incoming: Incoming): Response {
-  const messageId = messageIdOf(bundle) as string;
-  const existing = state.byMessageId.get(messageId);
-  if (existing && sameBytes(existing.body, incoming.body.bytes)) {
-    return acceptedResponse(`message ${messageId} was already stored; nothing changed`);
-  }
+function storeOrConflict(state: State, message: Message, incoming: Incoming): Response {
+  const existing = state.byMessageId.get(message.messageId);
   if (existing) {
-    const issue = errorIssue(
-      "conflict",
-      `message ${messageId} is already stored with other content`,
-      MESSAGE_ID_PATH,
-    );
-    return outcomeResponse(409, [issue]);
+    if (canonicalJson(existing.resource) === message.content) return emptyResponse(202);
+    return exceptionResponse(409, `A Message with ID=${message.messageId} already exists.`);
   }
-  store(state, {
-    messageId,
-    bundleId: bundle.id as string,
-    body: incoming.body.bytes,
+  const rowId = ++state.lastRowId;
+  if (state.bundleIds.has(message.bundleId)) {
+    return exceptionResponse(
+      500,
+      'org.postgresql.util.PSQLException: ERROR: duplicate key value violates unique constraint "event_bundle_id_key"\n' +
+        `  Detail: Key (bundle_id)=(${message.bundleId}) already exists.`,
+    );
+  }
+  const stored: StoredMessage = {
+    messageId: message.messageId,
+    bundleId: message.bundleId,
+    rowId,
+    body: incoming.body,
+    resource: message.resource,
     contentType: incoming.headers["content-type"] ?? "",
     headers: incoming.headers,
     receivedAt: incoming.receivedAt,
-  });
-  return acceptedResponse(`message ${messageId} stored`);
-}
-
-function store(state: State, message: StoredMessage): void {
-  state.messages.push(message);
-  state.byMessageId.set(message.messageId, message);
+  };
+  state.messages.push(stored);
+  state.byMessageId.set(stored.messageId, stored);
+  state.bundleIds.add(stored.bundleId);
   notify(state);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, index) => byte === b[index]);
-}
-
-// ---- message rules ----
-
-function messageIssues(bundle: JsonObject, context: RuleContext): Issue[] {
-  return MESSAGE_RULES.map((rule) => rule(bundle, context)).filter((issue) => issue !== null);
-}
-
-function bundleTypeRule(bundle: JsonObject): Issue | null {
-  if (bundle.type === undefined) {
-    return errorIssue("required", "Bundle.type is required and must be message", "Bundle.type");
-  }
-  if (bundle.type === "message") return null;
-  return errorIssue(
-    "invalid",
-    `Bundle.type must be message, not ${JSON.stringify(bundle.type)}`,
-    "Bundle.type",
-  );
-}
-
-function bundleIdRule(bundle: JsonObject): Issue | null {
-  return uuidIssue(bundle.id, "Bundle.id");
-}
-
-function timestampRule(bundle: JsonObject, { now }: RuleContext): Issue | null {
-  const timestamp = bundle.timestamp;
-  if (timestamp === undefined) {
-    return errorIssue("required", "Bundle.timestamp is required", "Bundle.timestamp");
-  }
-  const at = typeof timestamp === "string" && FHIR_INSTANT.test(timestamp) ? Date.parse(timestamp) : NaN;
-  if (Number.isNaN(at)) {
-    return errorIssue(
-      "invalid",
-      "Bundle.timestamp must be a FHIR instant, e.g. 2021-04-20T15:29:14Z",
-      "Bundle.timestamp",
-    );
-  }
-  if (at <= now.getTime()) return null;
-  return errorIssue("invalid", `Bundle.timestamp ${timestamp} is in the future`, "Bundle.timestamp");
-}
-
-function firstEntryRule(bundle: JsonObject): Issue | null {
-  const entry = firstEntry(bundle);
-  if (!entry) {
-    return errorIssue(
-      "required",
-      "a message Bundle needs entries, the first a MessageHeader",
-      MESSAGE_RESOURCE_PATH,
-    );
-  }
-  if (messageHeaderOf(bundle)) return null;
-  const found = isObject(entry.resource) ? entry.resource.resourceType : undefined;
-  return errorIssue(
-    "invalid",
-    `the first entry must be a MessageHeader, not ${found}`,
-    MESSAGE_RESOURCE_PATH,
-  );
-}
-
-function messageIdRule(bundle: JsonObject): Issue | null {
-  const header = messageHeaderOf(bundle);
-  return header ? uuidIssue(header.id, MESSAGE_ID_PATH) : null;
-}
-
-function distinctIdsRule(bundle: JsonObject): Issue | null {
-  const header = messageHeaderOf(bundle);
-  if (!header || typeof bundle.id !== "string" || bundle.id !== header.id) return null;
-  return errorIssue("invalid", "Bundle.id and MessageHeader.id must differ", "Bundle.id");
-}
-
-function fullUrlRule(bundle: JsonObject): Issue | null {
-  const header = messageHeaderOf(bundle);
-  if (!header || typeof header.id !== "string") return null;
-  const expected = `urn:uuid:${header.id}`;
-  if (firstEntry(bundle)?.fullUrl === expected) return null;
-  return errorIssue("invalid", `Bundle.entry[0].fullUrl must be ${expected}`, "Bundle.entry[0].fullUrl");
-}
-
-function responseRule(bundle: JsonObject, { isStored }: RuleContext): Issue | null {
-  const response = messageHeaderOf(bundle)?.response;
-  if (response === undefined) return null;
-  const identifier = isObject(response) ? response.identifier : undefined;
-  if (typeof identifier !== "string") {
-    return errorIssue(
-      "required",
-      "MessageHeader.response needs the identifier of the message it answers",
-      RESPONSE_ID_PATH,
-    );
-  }
-  if (isStored(identifier)) return null;
-  return errorIssue(
-    "not-found",
-    `MessageHeader.response.identifier ${identifier} names no stored message`,
-    RESPONSE_ID_PATH,
-  );
-}
-
-function uuidIssue(value: unknown, expression: string): Issue | null {
-  if (value === undefined) return errorIssue("required", `${expression} is required`, expression);
-  if (typeof value === "string" && UUID.test(value)) return null;
-  return errorIssue("invalid", `${expression} must be a UUID`, expression);
-}
-
-function firstEntry(bundle: JsonObject): JsonObject | undefined {
-  const entries = bundle.entry;
-  return Array.isArray(entries) && isObject(entries[0]) ? entries[0] : undefined;
-}
-
-function messageHeaderOf(bundle: JsonObject): JsonObject | undefined {
-  const resource = firstEntry(bundle)?.resource;
-  return isObject(resource) && resource.resourceType === "MessageHeader" ? resource : undefined;
-}
-
-function messageIdOf(value: unknown): string | null {
-  const id = isObject(value) ? messageHeaderOf(value)?.id : undefined;
-  return typeof id === "string" ? id : null;
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  return emptyResponse(202);
 }
 
 // ---- search ----
@@ -737,56 +547,38 @@ async function searchMessages(state: State, incoming: Incoming): Promise<Answer>
   return { response: await searchResponse(state, incoming), kind: "answered" };
 }
 
+/**
+ * As the real store: `_count` defaults to 10 (also when it is not a number), `_offset` is a row id that
+ * the entries' row ids are greater than (0 when not a number), a `next` link only when the page is full.
+ */
 async function searchResponse(state: State, incoming: Incoming): Promise<Response> {
-  const refusal = await authRefusal(state, incoming.req);
-  if (refusal) return refusal;
+  if (!(await state.authorize(incoming.req.headers.get("authorization")))) return emptyResponse(401);
   const params = incoming.url.searchParams;
-  const count = nonNegativeInteger(params.get("_count"), DEFAULT_PAGE_SIZE);
-  const offset = nonNegativeInteger(params.get("_offset"), 0);
-  if (count === null || offset === null) {
-    return outcomeResponse(400, [errorIssue("invalid", "_count and _offset must be non-negative integers")]);
+  const count = kotlinNumber(params.get("_count")) ?? DEFAULT_PAGE_SIZE;
+  const offset = kotlinNumber(params.get("_offset")) ?? 0;
+  if (count < 0) {
+    return exceptionResponse(500, "org.postgresql.util.PSQLException: ERROR: LIMIT must not be negative");
   }
-  return fhirResponse(200, searchset(state, incoming.url, count, offset));
-}
-
-function nonNegativeInteger(raw: string | null, fallback: number): number | null {
-  if (raw === null) return fallback;
-  return /^\d+$/.test(raw) ? Number(raw) : null;
-}
-
-function searchset(state: State, url: URL, count: number, offset: number): JsonObject {
-  const total = state.messages.length;
-  const entry = state.messages.slice(offset, offset + count).map((message) => ({
+  const entry = state.messages.filter((message) => message.rowId > offset).slice(0, count).map((message) => ({
     fullUrl: `urn:uuid:${message.bundleId}`,
-    resource: JSON.parse(UTF8.decode(message.body)),
-    search: { mode: "match" },
+    resource: message.resource,
   }));
-  return {
+  const next = new URL(incoming.url.pathname, incoming.url);
+  next.search = `?_count=${count}&_offset=${offset + count}`;
+  return fhirResponse(200, {
     resourceType: "Bundle",
     id: crypto.randomUUID(),
     type: "searchset",
     timestamp: state.now().toISOString(),
-    total,
-    link: pageLinks(url, count, offset, total),
     // FHIR JSON has no empty arrays.
+    ...(count > 0 && entry.length === count ? { link: [{ relation: "next", url: next.href }] } : {}),
     ...(entry.length > 0 ? { entry } : {}),
-  };
+  });
 }
 
-function pageLinks(
-  url: URL,
-  count: number,
-  offset: number,
-  total: number,
-): { relation: string; url: string }[] {
-  const links = [{ relation: "self", url: url.href }];
-  if (count > 0 && offset + count < total) {
-    const next = new URL(url);
-    next.searchParams.set("_count", String(count));
-    next.searchParams.set("_offset", String(offset + count));
-    links.push({ relation: "next", url: next.href });
-  }
-  return links;
+/** Kotlin's toIntOrNull: an optional sign and decimal digits, else null. */
+function kotlinNumber(raw: string | null): number | null {
+  return raw !== null && /^[+-]?\d+$/.test(raw) ? Number(raw) : null;
 }
 
 // ---- faults ----
@@ -909,17 +701,10 @@ function takeDrop(book: FaultBook): boolean {
 }
 
 function injectedResponse(fault: Exclude<Fault, "drop">): Response {
-  if (fault.status < 400) {
-    const issue = {
-      severity: "information" as const,
-      code: "informational",
-      diagnostics: injectedText(fault.status),
-    };
-    return outcomeResponse(fault.status, [issue]);
-  }
-  const code = fault.status === 429 ? "throttled" : fault.status >= 500 ? "transient" : "processing";
-  const headers: HeadersInit = fault.retryAfter === null ? {} : { "retry-after": fault.retryAfter };
-  return outcomeResponse(fault.status, [errorIssue(code, injectedText(fault.status))], headers);
+  const headers: HeadersInit = fault.retryAfter === null || fault.status < 400
+    ? {}
+    : { "retry-after": fault.retryAfter };
+  return exceptionResponse(fault.status, injectedText(fault.status), headers);
 }
 
 function injectedText(status: number): string {
@@ -938,11 +723,13 @@ async function trickled(response: Response, ms: number, signal: AbortSignal): Pr
   if (ms <= 0) return response;
   const pieces = split(new Uint8Array(await response.arrayBuffer()), TRICKLE_PIECES);
   const body = new ReadableStream<Uint8Array>({
+    // Each pull enqueues a piece or closes: a pull that does neither would not be called again.
     async pull(controller) {
-      await sleep(ms / TRICKLE_PIECES, signal);
-      const piece = pieces.shift();
-      if (piece && piece.byteLength > 0) controller.enqueue(piece);
-      if (pieces.length === 0) controller.close();
+      for (let piece = pieces.shift(); piece !== undefined; piece = pieces.shift()) {
+        await sleep(ms / TRICKLE_PIECES, signal);
+        if (piece.byteLength > 0) return controller.enqueue(piece);
+      }
+      controller.close();
     },
   });
   return new Response(body, { status: response.status, headers: response.headers });
@@ -994,7 +781,7 @@ async function setFaults(state: State, req: Request): Promise<Response> {
   try {
     state.faults = applyFaultSettings(state.faults, await req.json());
   } catch (error) {
-    return outcomeResponse(400, [errorIssue("invalid", `bad fault settings: ${(error as Error).message}`)]);
+    return exceptionResponse(400, `bad fault settings: ${(error as Error).message}`);
   }
   return jsonResponse(200, faultState(state.faults));
 }
@@ -1007,6 +794,8 @@ function resetAll(state: State): Response {
 function resetState(state: State): void {
   state.messages = [];
   state.byMessageId.clear();
+  state.bundleIds.clear();
+  state.lastRowId = 0;
   state.log = [];
   state.faults = noFaults();
 }
@@ -1063,22 +852,25 @@ function waitForCount(
 
 // ---- responses ----
 
-function errorIssue(code: string, diagnostics: string, expression?: string): Issue {
-  return { severity: "error", code, diagnostics, ...(expression ? { expression: [expression] } : {}) };
+function emptyResponse(status: number): Response {
+  return new Response(null, { status });
 }
 
-function outcomeResponse(status: number, issues: Issue[], headers?: HeadersInit): Response {
-  return fhirResponse(status, { resourceType: "OperationOutcome", issue: issues }, headers);
+/** One issue of code exception, as the real store answers its failures and its own checks. */
+function exceptionResponse(status: number, diagnostics: string, headers?: HeadersInit): Response {
+  const issue: Issue = { severity: "error", code: "exception", diagnostics };
+  return fhirResponse(status, outcome([issue], { lastUpdated: new Date().toISOString() }), headers);
 }
 
-function acceptedResponse(diagnostics: string): Response {
-  return outcomeResponse(202, [{ severity: "information", code: "informational", diagnostics }]);
+function outcome(issues: Issue[], meta?: { lastUpdated: string }): JsonObject {
+  return { resourceType: "OperationOutcome", ...(meta ? { meta } : {}), issue: issues };
 }
 
 function fhirResponse(status: number, resource: unknown, headers?: HeadersInit): Response {
   const allHeaders = new Headers(headers);
-  allHeaders.set("content-type", FHIR_JSON);
-  return new Response(JSON.stringify(resource), { status, headers: allHeaders });
+  allHeaders.set("content-type", ANSWER_TYPE);
+  // Pretty-printed, as the real store's encoder writes.
+  return new Response(JSON.stringify(resource, null, 2), { status, headers: allHeaders });
 }
 
 function jsonResponse(status: number, value: unknown): Response {

@@ -2,7 +2,7 @@
  * Runs the EventStore stand-in on its own, for `make eventstore`, the demo and benchmarks in another process:
  *
  *   deno run --allow-net tests/support/eventstore_main.ts [--port 8080] [--hostname 127.0.0.1]
- *     [--token T] [--latency-ms N] [--max-body-bytes N]
+ *     [--token T] [--latency-ms N]
  *
  * Logs one line per FHIR request (time, method, path, status, message id; never a body or a header, as the
  * messages carry health data) and stops cleanly on SIGINT or SIGTERM. Steer it through /_admin/.
@@ -11,8 +11,7 @@
 import { parseArgs } from "node:util";
 import { type RecordedRequest, startEventStore } from "./eventstore.ts";
 
-const USAGE = "usage: eventstore_main.ts [--port 8080] [--hostname 127.0.0.1] [--token T] [--latency-ms N] " +
-  "[--max-body-bytes N]";
+const USAGE = "usage: eventstore_main.ts [--port 8080] [--hostname 127.0.0.1] [--token T] [--latency-ms N]";
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
 interface Settings {
@@ -20,7 +19,6 @@ interface Settings {
   hostname: string;
   token: string | undefined;
   latencyMs: number;
-  maxBodyBytes: number | undefined;
 }
 
 async function serve(settings: Settings): Promise<void> {
@@ -28,7 +26,6 @@ async function serve(settings: Settings): Promise<void> {
     port: settings.port,
     hostname: settings.hostname,
     token: settings.token,
-    maxBodyBytes: settings.maxBodyBytes,
     onRequest: (request) => console.log(logLine(request)),
   });
   store.faults.latency(settings.latencyMs);
@@ -56,7 +53,6 @@ function parseSettings(args: string[]): Settings {
       hostname: { type: "string", default: "127.0.0.1" },
       token: { type: "string" },
       "latency-ms": { type: "string", default: "0" },
-      "max-body-bytes": { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -66,9 +62,6 @@ function parseSettings(args: string[]): Settings {
     hostname: values.hostname,
     token: values.token,
     latencyMs: wholeNumber(values["latency-ms"], "--latency-ms"),
-    maxBodyBytes: values["max-body-bytes"] === undefined
-      ? undefined
-      : wholeNumber(values["max-body-bytes"], "--max-body-bytes"),
   };
 }
 

@@ -37,126 +37,126 @@ export interface Fixture {
   bundle: FhirBundle;
 }
 
-/** The OperationOutcome issue codes the stand-in answers a broken rule with. */
-export type IssueCode = "invalid" | "required" | "not-found";
-
-/** A message that breaks exactly one rule; the EventStore answers it 422. */
+/** A message that breaks exactly one rule of the real EventStore, and the status it answers (see tests/contract_test.ts). */
 export interface InvalidVariant {
   name: string;
-  /** The FHIRPath the 422 OperationOutcome's issue names in `expression`. */
-  expression: string;
-  code: IssueCode;
+  status: 400 | 422;
   bundle: FhirBundle;
 }
 
 interface Mutation {
   name: string;
-  expression: string;
-  code: IssueCode;
+  status: 400 | 422;
   mutate: (bundle: FhirBundle) => void;
 }
 
 const INVALID_MUTATIONS: readonly Mutation[] = [
   {
     name: "wrong-type",
-    expression: "Bundle.type",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => {
       bundle.type = "collection";
     },
   },
   {
     name: "missing-type",
-    expression: "Bundle.type",
-    code: "required",
+    status: 422,
     mutate: (bundle) => {
       delete bundle.type;
     },
   },
   {
     name: "missing-bundle-id",
-    expression: "Bundle.id",
-    code: "required",
+    status: 422,
     mutate: (bundle) => {
       delete bundle.id;
     },
   },
   {
     name: "non-uuid-bundle-id",
-    expression: "Bundle.id",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => {
       bundle.id = "message-bundle-1";
     },
   },
   {
     name: "same-ids",
-    expression: "Bundle.id",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => {
       bundle.id = messageIdOf(bundle);
     },
   },
   {
     name: "missing-timestamp",
-    expression: "Bundle.timestamp",
-    code: "required",
+    status: 422,
     mutate: (bundle) => {
       delete bundle.timestamp;
     },
   },
   {
     name: "malformed-timestamp",
-    expression: "Bundle.timestamp",
-    code: "invalid",
+    status: 400,
     mutate: (bundle) => {
       bundle.timestamp = "20 April 2021";
     },
   },
   {
     name: "future-timestamp",
-    expression: "Bundle.timestamp",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => {
       bundle.timestamp = new Date(Date.now() + DAY_MS).toISOString();
     },
   },
   {
     name: "no-entries",
-    expression: "Bundle.entry[0].resource",
-    code: "required",
+    status: 422,
     mutate: (bundle) => {
       bundle.entry = [];
     },
   },
   {
     name: "first-entry-not-messageheader",
-    expression: "Bundle.entry[0].resource",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => {
       bundle.entry = [...entries(bundle).slice(1), firstEntry(bundle)];
     },
   },
   {
     name: "non-uuid-message-id",
-    expression: "Bundle.entry[0].resource.id",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => renameMessage(bundle, "message-header-1"),
   },
   {
     name: "mismatched-fullurl",
-    expression: "Bundle.entry[0].fullUrl",
-    code: "invalid",
+    status: 422,
     mutate: (bundle) => {
       firstEntry(bundle).fullUrl = `urn:uuid:${crypto.randomUUID()}`;
     },
   },
   {
     name: "unknown-response-identifier",
-    expression: "Bundle.entry[0].resource.response.identifier",
-    code: "not-found",
+    status: 422,
     mutate: (bundle) => {
       messageHeader(bundle).response = { identifier: crypto.randomUUID(), code: "ok" };
+    },
+  },
+  {
+    name: "missing-source",
+    status: 422,
+    mutate: (bundle) => {
+      delete messageHeader(bundle).source;
+    },
+  },
+  {
+    name: "upper-case-message-id",
+    status: 422,
+    mutate: (bundle) => renameMessage(bundle, messageIdOf(bundle).toUpperCase()),
+  },
+  {
+    name: "unresolved-focus",
+    status: 422,
+    mutate: (bundle) => {
+      messageHeader(bundle).focus = [{ reference: "Task/123" }];
     },
   },
 ];
@@ -217,10 +217,10 @@ export function conflictingVariant(bundle: FhirBundle): FhirBundle {
  * the system clock, not of a store's `now`.
  */
 export function invalidVariants(bundle: FhirBundle): InvalidVariant[] {
-  return INVALID_MUTATIONS.map(({ name, expression, code, mutate }) => {
+  return INVALID_MUTATIONS.map(({ name, status, mutate }) => {
     const variant = withNewIds(bundle);
     mutate(variant);
-    return { name, expression, code, bundle: variant };
+    return { name, status, bundle: variant };
   });
 }
 
