@@ -245,7 +245,7 @@ async function rejectionScenario() {
     {
       offset: 3,
       status: 409,
-      diagnostics: `message ${a.messageId} is already stored with other content`,
+      diagnostics: `A Message with ID=${a.messageId} already exists.`,
       value: message(conflict).bytes,
       secrets: distinctiveStrings(conflict, a.messageId),
     },
@@ -365,7 +365,10 @@ Deno.test("delivery: --on-rejected=stop exits 1 at the rejected record, which st
     assert.equal(stop.offset, 2);
     assert.equal(stop.key, keys[2]);
     assert.equal(stop.status, 422);
-    assert.match(String(stop.reason), /EventStore answered 422: Bundle\.entry\[0\]\.fullUrl must be/);
+    assert.match(
+      String(stop.reason),
+      /EventStore answered 422: entry\.fullUrl does not match MessageHeader\.id\./,
+    );
     assert.equal(linesNamed(sink, "Skipped a rejected message (--on-rejected=skip)").length, 0);
     assert.deepEqual(
       requestedOffsets(p.store, 0),

@@ -18,10 +18,10 @@ Deno.test("forward: bodies arrive byte-identical with the record's Content-Type;
       key: m.messageId,
       value: m.bytes,
       partition: i % 3, // every partition gets records, so every one has an offset to commit
-      // One record in three carries its own media type, written in another case; one none at all.
+      // One record in three carries the bare media type under a lower-case name; one none at all.
       headers:
         (i % 3 === 0
-          ? { "content-type": "application/json; charset=utf-8" }
+          ? { "content-type": "Application/FHIR+JSON" }
           : i % 3 === 1
           ? { "Content-Type": FHIR_JSON }
           : {}) as Record<string, string>,
@@ -47,7 +47,7 @@ Deno.test("forward: bodies arrive byte-identical with the record's Content-Type;
       const arrived = stored.get(m.messageId);
       assert.ok(arrived, `message ${i} not stored`);
       assert.deepEqual(arrived.body, m.bytes, `message ${i}: body not byte-identical`);
-      const expected = i % 3 === 0 ? "application/json; charset=utf-8" : FHIR_JSON;
+      const expected = i % 3 === 0 ? "Application/FHIR+JSON" : FHIR_JSON;
       assert.equal(arrived.contentType, expected, `message ${i}: Content-Type`);
     }
 

@@ -28,12 +28,20 @@ async function createLargeTopic(bootstrap: string, topic: string): Promise<void>
   }
 }
 
-/** A valid message padded to about `bytes` bytes (a long Questionnaire title). */
-async function paddedMessage(bytes: number): Promise<{ value: Uint8Array; messageId: string }> {
+/**
+ * A message padded to about `bytes` bytes with a Questionnaire title and contact names of `stringBytes` each: valid while
+ * those stay within the EventStore's limit for a FHIR string, 1 MiB.
+ */
+async function paddedMessage(
+  bytes: number,
+  stringBytes: number,
+): Promise<{ value: Uint8Array; messageId: string }> {
   const [fixture] = await loadFixtures();
   const bundle = withNewIds(fixture!.bundle);
   const questionnaire = bundle.entry!.find((e) => e.resource?.resourceType === "Questionnaire")!.resource!;
-  questionnaire.title = "x".repeat(bytes);
+  const titles = Math.ceil(bytes / stringBytes);
+  questionnaire.title = "x".repeat(stringBytes);
+  questionnaire.contact = Array.from({ length: titles - 1 }, () => ({ name: "x".repeat(stringBytes) }));
   const header = bundle.entry![0]!.resource!;
   return { value: encoder.encode(JSON.stringify(bundle)), messageId: String(header.id) };
 }
@@ -52,8 +60,8 @@ interface Case {
 async function hostileCases(): Promise<Case[]> {
   const valid = await validMessages(10);
   const v = (i: number) => valid[i]!;
-  const big = await paddedMessage(6_000_000);
-  const overFetchSize = await paddedMessage(2_000_000);
+  const big = await paddedMessage(6_000_000, 1_000_000);
+  const longString = await paddedMessage(1_100_000, 1_100_000);
   const ct = { "Content-Type": FHIR_JSON };
   return [
     {
@@ -140,16 +148,16 @@ async function hostileCases(): Promise<Case[]> {
       messageId: v(6).messageId,
     },
     {
-      name: "6 MB (over the EventStore's limit)",
-      record: { key: big.messageId, value: big.value, headers: ct },
+      name: "a string of 1.1 MB (over the EventStore's limit for one)",
+      record: { key: longString.messageId, value: longString.value, headers: ct },
       expected: "dead-letter",
-      status: 413,
+      status: 422,
     },
     {
-      name: "2 MB (over KafkaJS's default fetch size)",
-      record: { key: overFetchSize.messageId, value: overFetchSize.value, headers: ct },
+      name: "6 MB (over KafkaJS's default fetch size; the EventStore has no size limit)",
+      record: { key: big.messageId, value: big.value, headers: ct },
       expected: "stored",
-      messageId: overFetchSize.messageId,
+      messageId: big.messageId,
     },
     {
       name: "valid after all that",

@@ -14,7 +14,9 @@ import {
 import { spawnEventsink } from "./eventsink_process.ts";
 import { startEventStore } from "./eventstore.ts";
 import {
+  asResponseTo,
   conflictingVariant,
+  type FhirBundle,
   invalidVariants,
   loadFixtures,
   messageIdOf,
@@ -23,8 +25,17 @@ import {
 
 const TOPIC = "helseopplysninger.rapid";
 const GROUP = "hops-eventsink-group";
-const CONTENT_TYPE = { "Content-Type": "application/fhir+json; fhirVersion=4.0" };
+const CONTENT_TYPE = "application/fhir+json; fhirVersion=4.0";
 const encoder = new TextEncoder();
+
+interface DemoRecord {
+  label: string;
+  bundle: FhirBundle;
+  /** Default the message id. */
+  key?: string;
+  /** Default application/fhir+json; fhirVersion=4.0. */
+  contentType?: string;
+}
 
 async function demo(interrupted: AbortSignal): Promise<void> {
   step("Fetching Apache Kafka from Maven Central (cached in .cache/kafka after the first run)");
@@ -37,24 +48,48 @@ async function demo(interrupted: AbortSignal): Promise<void> {
   await createTopic(broker.bootstrap, TOPIC, 3);
 
   const fixtures = await loadFixtures();
-  const valid = fixtures.map((f) => withNewIds(f.bundle));
-  const invalid = invalidVariants(fixtures[0]!.bundle).slice(0, 3);
-  const records = [
-    ...fixtures.map((f, i) => ({ label: `${f.name}`, bundle: valid[i]! })),
-    ...invalid.map((v) => ({ label: `invalid: ${v.name}`, bundle: v.bundle })),
-    { label: "invalid: same id, other content (409)", bundle: conflictingVariant(valid[0]!) },
+  const [order, dialog, patientLink] = fixtures.map((f) => withNewIds(f.bundle)) as [
+    FhirBundle,
+    FhirBundle,
+    FhirBundle,
+  ];
+  const variant = (name: string) => invalidVariants(fixtures[0]!.bundle).find((v) => v.name === name)!.bundle;
+  // The platform's traffic: an order, the dialog message answering it, a patient link, a re-delivery, and
+  // what the real EventStore refuses. A record's key is its message id; the answer is keyed by the order it
+  // answers, so that it follows the order in its partition (the store refuses an answer to an unknown order).
+  const records: DemoRecord[] = [
+    { label: "order (Task + Questionnaire)", bundle: order },
+    {
+      label: "dialog message answering the order",
+      bundle: asResponseTo(dialog, messageIdOf(order)),
+      key: messageIdOf(order),
+    },
+    { label: "patient link", bundle: patientLink },
+    { label: "the patient link again (a re-delivery)", bundle: patientLink },
+    { label: "invalid: MessageHeader without source", bundle: variant("missing-source") },
+    { label: "invalid: upper-case message id", bundle: variant("upper-case-message-id") },
+    {
+      label: "invalid: same id as the order, other content",
+      bundle: conflictingVariant(order),
+      key: messageIdOf(order),
+    },
+    {
+      label: "sent as application/json",
+      bundle: withNewIds(fixtures[0]!.bundle),
+      contentType: "application/json",
+    },
   ];
   const values = records.map((r) => encoder.encode(JSON.stringify(r.bundle, null, 2)));
   const positions = await produce(
     broker.bootstrap,
     TOPIC,
-    records.map((r, i) => ({ key: messageIdOf(r.bundle), value: values[i]!, headers: CONTENT_TYPE })),
+    records.map((r, i) => ({
+      key: r.key ?? messageIdOf(r.bundle),
+      value: values[i]!,
+      headers: { "Content-Type": r.contentType ?? CONTENT_TYPE },
+    })),
   );
-  step(
-    `Wrote ${records.length} records to topic ${TOPIC}: ${fixtures.length} example messages, ${
-      records.length - fixtures.length
-    } invalid ones`,
-  );
+  step(`Wrote ${records.length} records to topic ${TOPIC}`);
 
   step("Running eventsink (its log follows)\n");
   const sink = await spawnEventsink({
@@ -69,7 +104,8 @@ async function demo(interrupted: AbortSignal): Promise<void> {
     const ends = await endOffsets(broker.bootstrap, TOPIC);
     await waitFor(interrupted, async () => {
       const committed = await committedOffsets(broker.bootstrap, GROUP, TOPIC);
-      return [...ends].every(([partition, end]) => committed.get(partition) === end);
+      // A partition no record went to has nothing to commit.
+      return [...ends].every(([partition, end]) => end === 0 || committed.get(partition) === end);
     });
     sink.signal("SIGTERM");
     await sink.exited();
@@ -86,20 +122,23 @@ async function demo(interrupted: AbortSignal): Promise<void> {
     const { partition, offset } = positions[i]!;
     const requestId = `eventsink-${TOPIC}-${partition}-${offset}`;
     const answer = store.requests().findLast((r) => r.headers["x-request-id"] === requestId);
-    const body = stored.get(messageIdOf(record.bundle))?.body;
-    const identical = body !== undefined && body.length === values[i]!.length &&
-      body.every((byte, j) => byte === values[i]![j]);
-    const where = answer?.status === 202
-      ? `stored by the EventStore (${body?.length} bytes, ${
+    const kept = stored.get(messageIdOf(record.bundle));
+    // The request that stored a message arrived when the stored message did; a repeat came later.
+    const storedByThis = kept !== undefined && kept.receivedAt.getTime() === answer?.receivedAt.getTime();
+    const identical = kept !== undefined && kept.body.length === values[i]!.length &&
+      kept.body.every((byte, j) => byte === values[i]![j]);
+    const where = answer?.status !== 202
+      ? `rejected with ${answer?.status ?? "no answer"}: skipped and logged by eventsink`
+      : storedByThis
+      ? `stored by the EventStore (${kept.body.length} bytes, ${
         identical ? "byte-identical" : "DIFFERENT BYTES"
       })`
-      : `rejected with ${answer?.status ?? "no answer"}: skipped and logged by eventsink`;
-    console.log(`  ${partition}@${offset}  ${record.label.padEnd(44)} ${where}`);
+      : "202: already stored, not stored twice";
+    console.log(`  ${partition}@${offset}  ${record.label.padEnd(48)} ${where}`);
   }
   const committed = await committedOffsets(broker.bootstrap, GROUP, TOPIC);
-  console.log(
-    `\nCommitted offsets of ${GROUP}: ${[...committed].map(([p, o]) => `partition ${p} → ${o}`).join(", ")}`,
-  );
+  const described = [...committed].map(([p, o]) => `partition ${p} → ${o < 0 ? "none (no records)" : o}`);
+  console.log(`\nCommitted offsets of ${GROUP}: ${described.join(", ")}`);
   console.log("Every record is accounted for: delivered, or rejected and skipped with a log line.");
 }
 
