@@ -39,6 +39,12 @@ export function retryOutcome(
     : { kind: "retry", status, reason, retryAfterMs };
 }
 
+/** Why the EventStore refused a message when its answer has no body to say so (the real store's 415 has none). */
+const REJECTION_HINTS: Record<number, string> = {
+  415:
+    "the EventStore takes only Content-Type application/fhir+json, bare or with fhirVersion=4.0; check the producer's Content-Type header",
+};
+
 /** What to check when the EventStore answers one of {@link CONFIG_FAULT_STATUSES}. */
 const CONFIG_FAULT_HINTS: Record<number, string> = {
   401: "check the EventStore credentials",
@@ -51,7 +57,10 @@ const CONFIG_FAULT_HINTS: Record<number, string> = {
 export function classifyStatus(status: number, detail: string, retryAfterMs?: number): Outcome {
   const said = `EventStore answered ${status}${detail === "" ? "" : `: ${detail}`}`;
   if (status >= 200 && status < 300) return { kind: "delivered", status };
-  if (REJECTED_STATUSES.has(status)) return { kind: "rejected", status, reason: said };
+  if (REJECTED_STATUSES.has(status)) {
+    const hint = detail === "" ? REJECTION_HINTS[status] : undefined;
+    return { kind: "rejected", status, reason: hint === undefined ? said : `${said} (${hint})` };
+  }
   if (isRetriableStatus(status)) return retryOutcome(status, said, retryAfterMs);
   if (status >= 300 && status < 400) {
     return {

@@ -30,6 +30,17 @@ Deno.test("classify: Retry-After and diagnostics are carried", () => {
   });
 });
 
+Deno.test("classify: a 415 without a body says which media types the EventStore takes", () => {
+  assert.match(
+    (classifyStatus(415, "") as { reason: string }).reason,
+    /^EventStore answered 415 \(the EventStore takes only Content-Type application\/fhir\+json, bare or with fhirVersion=4\.0;/,
+  );
+  assert.equal(
+    (classifyStatus(415, "XML is not spoken here") as { reason: string }).reason,
+    "EventStore answered 415: XML is not spoken here",
+  );
+});
+
 Deno.test("classify: fetch errors", () => {
   assert.equal(classifyFetchError(new TypeError("error sending request"), 1000)?.kind, "retry");
   assert.match(
