@@ -53,6 +53,8 @@ export interface GroupInfo {
   /** Kafka's group state: Stable, Empty, PreparingRebalance, Dead (unknown group) … */
   state: string;
   members: number;
+  /** The partition assignor its members agreed on, e.g. RoundRobinAssigner or range; "" without members. */
+  protocol: string;
   /** Committed offset by partition; partitions without one are left out. */
   committed: Map<number, number>;
 }
@@ -158,7 +160,12 @@ export function createInspector(admin: Admin): KafkaInspector {
         readCommitted(admin, groupId, topic),
       ]);
       const group = described.groups[0];
-      return { state: group?.state ?? "Dead", members: group?.members.length ?? 0, committed };
+      return {
+        state: group?.state ?? "Dead",
+        members: group?.members.length ?? 0,
+        protocol: group?.protocol ?? "",
+        committed,
+      };
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { EachBatchPayload, Kafka } from "kafkajs";
 import type { HeaderValue, SourceRecord } from "../record.ts";
+import { foreignMemberProblem, isForeignAssignorError } from "./group_protocol.ts";
 
 /** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
 export interface Batch {
@@ -64,6 +65,8 @@ export function createConsumer(
     allowAutoTopicCreation: false,
   });
   let lastActivity: number | undefined;
+  let crashed = false;
+  consumer.on(consumer.events.CRASH, ({ payload }) => (crashed ||= !payload.restart));
   const touch = () => (lastActivity = Date.now());
   // KafkaJS fetches every maxWaitTimeInMs even with every partition paused, so silence means a stuck loop.
   const { FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH } = consumer.events;
@@ -76,7 +79,10 @@ export function createConsumer(
         events.onAssigned(options.topic, payload.memberAssignment[options.topic] ?? []);
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
-        events.onCrash(payload.error, payload.restart);
+        const error = isForeignAssignorError(payload.error)
+          ? new Error(foreignMemberProblem(options.group))
+          : payload.error;
+        events.onCrash(error, payload.restart);
       });
       await consumer.connect();
       await consumer.subscribe({ topic: options.topic, fromBeginning: true });
@@ -92,7 +98,8 @@ export function createConsumer(
       });
     },
     pauseAll() {
-      consumer.pause([{ topic: options.topic }]);
+      // A consumer that crashed fetches nothing, and KafkaJS refuses to pause it.
+      if (!crashed) consumer.pause([{ topic: options.topic }]);
     },
     stop: () => consumer.disconnect(),
     lastActivity: () => lastActivity,

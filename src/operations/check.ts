@@ -1,4 +1,5 @@
 import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/admin.ts";
+import { groupAssignorProblem } from "../kafka/group_protocol.ts";
 import type { Outcome } from "../delivery/outcome.ts";
 import { searchUrl } from "../delivery/request.ts";
 import { probeSearch } from "../delivery/sender.ts";
@@ -79,14 +80,17 @@ export async function runChecks(config: CheckOptions, deps: CheckDeps): Promise<
     });
   } else {
     const group = await attempt(() => deps.kafka.group(config.group, config.topic));
+    const foreign = group.ok ? groupAssignorProblem(config.group, group.value) : null;
     results.push(
-      group.ok
-        ? {
+      !group.ok
+        ? { part: "consumer group", result: "fail", detail: `${config.group}: ${group.error}` }
+        : foreign !== null
+        ? { part: "consumer group", result: "fail", detail: foreign }
+        : {
           part: "consumer group",
           result: "ok",
           detail: describeGroup(config.group, group.value, sourcePartitions),
-        }
-        : { part: "consumer group", result: "fail", detail: `${config.group}: ${group.error}` },
+        },
     );
   }
   results.push(storeResult(config.eventstoreUrl, await deps.probeStore()));

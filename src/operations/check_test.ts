@@ -37,7 +37,13 @@ const healthyKafka: KafkaInspector = {
         ? [{ partition: 0, leader: 1, earliest: 0, end: 0 }]
         : undefined,
     ),
-  group: () => Promise.resolve({ state: "Stable", members: 1, committed: new Map([[0, 7]]) }),
+  group: () =>
+    Promise.resolve({
+      state: "Stable",
+      members: 1,
+      protocol: "RoundRobinAssigner",
+      committed: new Map([[0, 7]]),
+    }),
 };
 const storeOk = () => Promise.resolve({ kind: "delivered", status: 200 } as const);
 
@@ -71,7 +77,7 @@ Deno.test("check: all parts pass, with partitions and lag listed", async () => {
 Deno.test("check: a new group is reported as such", async () => {
   const kafka = {
     ...healthyKafka,
-    group: () => Promise.resolve({ state: "Dead", members: 0, committed: new Map() }),
+    group: () => Promise.resolve({ state: "Dead", members: 0, protocol: "", committed: new Map() }),
   };
   const [, , group] = await runChecks(config(), deps({ kafka }));
   assert.equal(

@@ -717,6 +717,56 @@ function decodeAssignment(data: Buffer): Record<string, number[]> {
   );
 }
 
+/** A Java consumer (Kafka's ConsoleConsumer) in a group, as the original hops-EventSinkKafka was. */
+export interface JavaConsumer extends AsyncDisposable {
+  /** Its output so far. */
+  log(): Promise<string>;
+}
+
+/**
+ * Starts Kafka's own ConsoleConsumer in `group` and waits until it is the group's member. Its assignors are
+ * Kafka's defaults (`range`, `cooperative-sticky`), which KafkaJS does not speak.
+ */
+export async function startJavaConsumer(
+  bootstrap: string,
+  topic: string,
+  group: string,
+  version: string = kafkaVersion(),
+): Promise<JavaConsumer> {
+  const libs = await ensureKafkaJars(version);
+  const logFile = await Deno.makeTempFile({ prefix: "java-consumer-", suffix: ".log" });
+  const proc = spawnWatched([
+    "java",
+    ...TOOL_JVM_ARGS,
+    "-cp",
+    classpath(libs),
+    "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "--bootstrap-server",
+    bootstrap,
+    "--topic",
+    topic,
+    "--group",
+    group,
+  ], { logFile });
+  const consumer: JavaConsumer = {
+    log: () => Deno.readTextFile(logFile),
+    async [Symbol.asyncDispose]() {
+      await stopWatched(proc, "SIGTERM", 10_000);
+      await Deno.remove(logFile).catch(ignoreNotFound);
+    },
+  };
+  const deadline = Date.now() + 60_000;
+  while ((await groupMembers(bootstrap, group).catch(() => null))?.state !== "Stable") {
+    if (Date.now() > deadline) {
+      const log = await consumer.log();
+      await consumer[Symbol.asyncDispose]();
+      throw new Error(`the Java consumer did not join group ${group} within a minute:\n${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return consumer;
+}
+
 /** A fresh name for a topic or group, so tests sharing the broker never collide. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${hex(crypto.getRandomValues(new Uint8Array(4)))}`;
