@@ -470,7 +470,8 @@ Deno.test("422 when the store's own message checks fail, saying which", async (t
     [
       "no Bundle.id",
       changed(BESTILLING, (copy) => delete copy.id),
-      'Cannot invoke "String.length()" because "name" is null',
+      // The real store's NullPointerException text, or none once its JVM has compiled that path.
+      /^(Cannot invoke "String\.length\(\)" because "name" is null)?$/,
     ],
     [
       "a Bundle.id that is no UUID",

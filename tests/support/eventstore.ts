@@ -857,8 +857,8 @@ function emptyResponse(status: number): Response {
 }
 
 /** One issue of code exception, as the real store answers its failures and its own checks. */
-function exceptionResponse(status: number, diagnostics: string, headers?: HeadersInit): Response {
-  const issue: Issue = { severity: "error", code: "exception", diagnostics };
+function exceptionResponse(status: number, diagnostics: string | undefined, headers?: HeadersInit): Response {
+  const issue: Issue = { severity: "error", code: "exception", ...(diagnostics ? { diagnostics } : {}) };
   return fhirResponse(status, outcome([issue], { lastUpdated: new Date().toISOString() }), headers);
 }
 
