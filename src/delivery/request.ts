@@ -38,9 +38,12 @@ export function processMessageUrl(eventstoreUrl: string): string {
   return `${eventstoreUrl}/fhir/4.0/$process-message`;
 }
 
-/** The EventStore search `eventsink check` asks, as the original service's smoke test did. */
-export function searchUrl(eventstoreUrl: string): string {
-  return `${eventstoreUrl}/fhir/4.0/Bundle?_count=1`;
+/**
+ * The EventStore search for `count` stored messages: `eventsink check` asks for 1, as the original
+ * service's smoke test did; a probe asks for 0, which reads no message (health data) at all.
+ */
+export function searchUrl(eventstoreUrl: string, count: 0 | 1): string {
+  return `${eventstoreUrl}/fhir/4.0/Bundle?_count=${count}`;
 }
 
 /**
@@ -101,8 +104,11 @@ function jsonProblem(value: Uint8Array): string | undefined {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return "the value is JSON but not a FHIR resource (not an object)";
   }
-  if (typeof (parsed as Record<string, unknown>).resourceType !== "string") {
-    return "the value is JSON but not a FHIR resource (no resourceType)";
+  const resourceType = (parsed as Record<string, unknown>).resourceType;
+  if (typeof resourceType !== "string") return "the value is JSON but not a FHIR resource (no resourceType)";
+  // $process-message takes a Bundle; the EventStore answers 500 to anything else, on every attempt.
+  if (resourceType !== "Bundle") {
+    return "the value is a FHIR resource other than a Bundle, so it cannot be a message";
   }
   return undefined;
 }
