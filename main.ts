@@ -109,6 +109,7 @@ async function run(
   const deliver = dryRun?.deliver ?? createDelivery(config, {
     ...store,
     log,
+    onPoison: attempts.poisoned,
     observe: (outcome, durationMs, record) => {
       attempts.observe(outcome, durationMs);
       replay?.observe(outcome, record);
@@ -120,9 +121,7 @@ async function run(
   const sink = createSink(config, {
     consumer: replay?.wrap(kafka.consumer) ?? kafka.consumer,
     partitionStarts: kafka.partitionStarts,
-    deliver: config.maxRate === undefined
-      ? deliver
-      : limitRate(deliver, config.maxRate, { now: Date.now, sleep }),
+    deliver: limitRate(deliver, config.maxRate, { now: Date.now, sleep }),
     settle: createSettle(onRejected, log),
     log,
   });
@@ -132,6 +131,7 @@ async function run(
     logEndOffsets: kafka.logEndOffsets,
     consumer: kafka.consumer,
     attempts,
+    probe: store.evidence.probe,
     log,
     env: (name) => Deno.env.get(name),
   }).catch((error) => log.error(`Cannot start: ${(error as Error).message}`));

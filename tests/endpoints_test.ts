@@ -16,6 +16,7 @@ import { invalidVariants, loadFixtures, withNewIds } from "./support/fhir_varian
 import { message, openPipeline, validMessages, waitUntil } from "./support/pipeline.ts";
 import { promtoolCheckMetrics } from "./support/promtool.ts";
 import { get, sample } from "./support/scrape.ts";
+import { startEventStore } from "./support/eventstore.ts";
 
 const WAIT_MS = 30_000;
 
@@ -241,5 +242,27 @@ Deno.test("endpoints: 404 and 405; --http-listen off; an address in use is named
     await stop(off);
   } finally {
     await off.close();
+  }
+});
+
+Deno.test("readiness: an idle sink notices the EventStore going away within a minute, and its return", async () => {
+  await using p = await openPipeline(1);
+  const port = Number(new URL(p.store.url).port);
+  const sink = await spawnEventsink(p);
+  try {
+    const base = await endpointUrl(sink);
+    await waitUntil("ready while idle", async () => (await get(base, "/readyz")).status === 200);
+    await p.store.close();
+    const stoppedAt = performance.now();
+    await waitUntil("unready", async () => (await get(base, "/readyz")).status === 503, 75_000);
+    const fellS = (performance.now() - stoppedAt) / 1000;
+    assert.ok(fellS <= 61, `readiness fell ${fellS.toFixed(1)} s after the EventStore went away`);
+    assert.match((await get(base, "/readyz")).body, /EventStore unreachable since/);
+    await using back = await startEventStore({ port });
+    await waitUntil("ready again", async () => (await get(base, "/readyz")).status === 200, 45_000);
+    assert.ok(back.requests().some((r) => r.method === "GET"), "a probe found it back");
+    assert.equal(back.requests().some((r) => r.method === "POST"), false, "no record was posted");
+  } finally {
+    await sink.close();
   }
 });

@@ -475,17 +475,23 @@ Deno.test("injects faults", async (t) => {
     });
   });
 
-  await t.step("faults touch POSTs to $process-message only", async () => {
-    store.faults.outage({ status: 503 });
-    const search = await send(store, null, {
-      method: "GET",
-      path: "/fhir/4.0/Bundle?_count=1",
-      contentType: null,
-    });
-    assert.equal(search.status, 200);
-    assert.equal((await admin(store, "stats")).status, 200);
-    store.faults.reset();
-  });
+  await t.step(
+    "an outage answers the search too; the other faults touch POSTs only; admin never",
+    async () => {
+      const search = () =>
+        send(store, null, { method: "GET", path: "/fhir/4.0/Bundle?_count=1", contentType: null });
+      store.faults.outage({ status: 503, retryAfter: 4 });
+      const down = await search();
+      assertException(down, 503);
+      assert.equal(down.headers.get("retry-after"), "4");
+      assert.equal((await admin(store, "stats")).status, 200);
+      store.faults.reset();
+      store.faults.script([500]);
+      store.faults.failMessage("any", 500);
+      assert.equal((await search()).status, 200);
+      store.faults.reset();
+    },
+  );
 });
 
 async function withFreshClient<T>(use: (client: Deno.HttpClient) => Promise<T>): Promise<T> {

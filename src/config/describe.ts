@@ -18,6 +18,9 @@ export function describeConfig(config: Config): Record<string, string | number |
     retryInitial: formatDuration(config.retry.initialMs),
     retryMax: formatDuration(config.retry.maxMs),
     retryGiveUp: config.retry.giveUpMs === undefined ? "never" : formatDuration(config.retry.giveUpMs),
+    poisonAfter: config.retry.poison === undefined
+      ? "off"
+      : `${formatDuration(config.retry.poison.afterMs)} and ${config.retry.poison.attempts} attempts`,
     requestTimeout: formatDuration(config.requestTimeoutMs),
     ordering: config.ordering,
     maxInFlight: config.maxInFlight,

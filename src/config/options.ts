@@ -151,6 +151,21 @@ export const OPTIONS = [
       "(401, 403, 404, 405) are never given up on.",
   },
   {
+    flag: "poison-after",
+    env: ["EVENTSINK_POISON_AFTER"],
+    default: "5m",
+    value: "duration|off",
+    help: "Treat a message as rejected once it has failed this long (and --poison-attempts times) with 5xx " +
+      "or timeouts while the EventStore answered other messages or a probe: a poison record, not an outage.",
+  },
+  {
+    flag: "poison-attempts",
+    env: ["EVENTSINK_POISON_ATTEMPTS"],
+    default: "10",
+    value: "n",
+    help: "Failed attempts a poison record needs besides --poison-after.",
+  },
+  {
     flag: "request-timeout",
     env: ["EVENTSINK_REQUEST_TIMEOUT"],
     default: "30s",

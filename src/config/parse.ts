@@ -247,6 +247,9 @@ function retryPolicy(read: Reader): RetryPolicy {
     initialMs: read.duration("retry-initial", 1),
     maxMs: read.duration("retry-max", 1),
     giveUpMs: read.text("retry-give-up") === "never" ? undefined : read.duration("retry-give-up", 1_000),
+    poison: read.text("poison-after") === "off"
+      ? undefined
+      : { afterMs: read.duration("poison-after", 1_000), attempts: poisonAttempts(read) },
   };
   if (retry.maxMs < retry.initialMs) {
     read.errors.push(
@@ -255,6 +258,16 @@ function retryPolicy(read: Reader): RetryPolicy {
     );
   }
   return retry;
+}
+
+function poisonAttempts({ text, errors }: Reader): number {
+  const attempts = Number(text("poison-attempts"));
+  if (!Number.isInteger(attempts) || attempts < 2 || attempts > 1_000_000) {
+    errors.push(
+      `--poison-attempts must be a whole number from 2 to 1000000; got "${text("poison-attempts")}"`,
+    );
+  }
+  return attempts;
 }
 
 function parseMaxInFlight({ text, errors }: Reader): number {

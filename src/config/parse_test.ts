@@ -45,8 +45,23 @@ Deno.test("config: the original's HOPS_EVENTSTORE_BASE_URL works and a trailing 
 
 Deno.test("config: durations and numbers", () => {
   const config = run([...URL_FLAG, "--retry-initial", "250ms", "--retry-max", "2m", "--retry-give-up", "1h"]);
-  assert.deepEqual(config.retry, { initialMs: 250, maxMs: 120_000, giveUpMs: 3_600_000 });
+  assert.deepEqual(config.retry, {
+    initialMs: 250,
+    maxMs: 120_000,
+    giveUpMs: 3_600_000,
+    poison: { afterMs: 300_000, attempts: 10 },
+  });
   assert.equal(run([...URL_FLAG, "--max-in-flight", "4"]).maxInFlight, 4);
+  assert.equal(run([...URL_FLAG, "--poison-after", "off"]).retry.poison, undefined);
+  assert.deepEqual(run([...URL_FLAG, "--poison-after", "30m", "--poison-attempts", "50"]).retry.poison, {
+    afterMs: 1_800_000,
+    attempts: 50,
+  });
+  assert.match(
+    usageError([...URL_FLAG, "--poison-attempts", "1"]),
+    /--poison-attempts must be a whole number from 2/,
+  );
+  assert.match(usageError([...URL_FLAG, "--poison-after", "soon"]), /--poison-after must be a duration/);
   assert.equal(run(URL_FLAG, { EVENTSINK_FROM_BEGINNING: "true" }).fromBeginning, true);
 });
 

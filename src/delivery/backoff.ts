@@ -1,9 +1,13 @@
+import type { PoisonPolicy } from "./poison.ts";
+
 /** Retry timing for transient failures and configuration faults. */
 export interface RetryPolicy {
   initialMs: number;
   maxMs: number;
   /** Undefined: never give up on a transient failure (the default). */
   giveUpMs: number | undefined;
+  /** When a record failing alone is taken as rejected; undefined: never. */
+  poison: PoisonPolicy | undefined;
 }
 
 /** The longest wait a `Retry-After` may impose, so that a bogus header cannot park a partition for days. */

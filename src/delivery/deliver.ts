@@ -1,9 +1,10 @@
 import { authorized, createTokenSource, type TokenSource } from "./tokens.ts";
 import type { RetryPolicy } from "./backoff.ts";
 import type { Outcome } from "./outcome.ts";
+import { createStoreEvidence, isPoisonFailure, pastPoisonBound, type StoreEvidence } from "./poison.ts";
 import { localVerdict } from "./request.ts";
 import { type RetryDeps, retryUntilDone } from "./retry.ts";
-import { createEventStoreClient, createSender, post, type Send } from "./sender.ts";
+import { createEventStoreClient, createSender, post, probeSearch, type Send } from "./sender.ts";
 import { formatDuration } from "../duration.ts";
 import { recordFields, type SourceRecord } from "../record.ts";
 import type { Logger } from "../log.ts";
@@ -43,6 +44,10 @@ export interface DeliveryDeps {
   send: Send;
   /** Hears the outcome and duration of every attempt, and its record (for health, metrics and progress). */
   observe?: (outcome: Outcome, durationMs: number, record: SourceRecord) => void;
+  /** Whether the EventStore works for others, which tells a poison record from an outage. */
+  evidence?: StoreEvidence;
+  /** A record was taken as poison. */
+  onPoison?: () => void;
 }
 
 /** A configuration fault is logged at most this often while it lasts. */
@@ -55,7 +60,7 @@ const ALARM_INTERVAL_MS = 60_000;
 export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): Deliver {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
   const postOptions = { timeoutMs: options.requestTimeoutMs, send: deps.send };
-  const { log, tokens, observe } = deps;
+  const { log, tokens, observe, evidence, onPoison } = deps;
   return (record, signal) => {
     const verdict = localVerdict(record, options.eventstoreUrl, { headers: options.eventstoreHeaders });
     if (verdict.kind !== "request") return Promise.resolve(verdict);
@@ -72,6 +77,8 @@ export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): De
       now: Date.now,
       shouldAlarm,
       observe: observe && ((outcome, durationMs) => observe(outcome, durationMs, record)),
+      evidence,
+      onPoison,
     }, signal);
   };
 }
@@ -89,6 +96,10 @@ export interface DeliverWithRetriesDeps extends RetryDeps {
   shouldAlarm: () => boolean;
   /** Hears the outcome of every attempt and how long it took (for health and metrics). */
   observe?: (outcome: Outcome, durationMs: number) => void;
+  /** Whether the EventStore works for others; without it no record is taken as poison. */
+  evidence?: StoreEvidence;
+  /** A record was taken as poison (for the metric). */
+  onPoison?: () => void;
 }
 
 /**
@@ -105,6 +116,7 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
     const startedAt = deps.now();
     const outcome = await deps.attempt(signal);
     deps.observe?.(outcome, deps.now() - startedAt);
+    if (outcome.kind === "delivered" || outcome.kind === "rejected") deps.evidence?.answered();
     switch (outcome.kind) {
       case "delivered":
         if (attempts > 1) deps.log.info("Delivered after retries", { attempts, status: outcome.status });
@@ -119,6 +131,12 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
         if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {
           const reason = `gave up after ${attempts} attempts over ${formatDuration(failingMs)} ` +
             `(--retry-give-up): ${outcome.reason}`;
+          return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
+        }
+        if (!configFault && await isPoison(deps, outcome, attempts, firstAt)) {
+          deps.onPoison?.();
+          const reason = `failed on all ${attempts} attempts over ${formatDuration(failingMs)} while the ` +
+            `EventStore worked, so it is taken as rejected (--poison-after): ${outcome.reason}`;
           return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
         }
         const fields = { attempt: attempts, status: outcome.status, reason: outcome.reason };
@@ -139,6 +157,18 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
   }, signal);
 }
 
+/** Past the poison bound with a 5xx or a timeout, while the EventStore answered others or its probe. */
+async function isPoison(
+  deps: DeliverWithRetriesDeps,
+  outcome: Outcome,
+  attempts: number,
+  firstAt: number,
+): Promise<boolean> {
+  if (deps.evidence === undefined || !isPoisonFailure(outcome)) return false;
+  if (!pastPoisonBound(deps.policy.poison, attempts, deps.now() - firstAt)) return false;
+  return await deps.evidence.worksSince(firstAt);
+}
+
 /** A rate limit for alarms: true at most once per `intervalMs`. */
 export function alarmThrottle(intervalMs: number, now: () => number): () => boolean {
   let last = -Infinity;
@@ -154,15 +184,36 @@ export function alarmThrottle(intervalMs: number, now: () => number): () => bool
  * token endpoint), the sender of POSTs, and the bearer tokens (none without credentials).
  */
 export function connectEventStore(
-  options: { maxInFlight: number; http2: boolean; requestTimeoutMs: number },
+  options: Pick<DeliveryOptions, "eventstoreUrl" | "eventstoreHeaders" | "requestTimeoutMs"> & {
+    maxInFlight: number;
+    http2: boolean;
+  },
   credentials: { eventstoreTls: TlsMaterial; eventstoreAuth: EventStoreCredentials },
   onToken: (token: string) => void,
-): { client: Deno.HttpClient; send: Send; tokens: TokenSource | undefined } {
+): {
+  client: Deno.HttpClient;
+  send: Send;
+  tokens: TokenSource | undefined;
+  /** Asks the EventStore's search for `count` messages, with the credentials and headers of deliveries. */
+  search: (count: 0 | 1) => Promise<Outcome>;
+  evidence: StoreEvidence;
+} {
+  const timeoutMs = options.requestTimeoutMs;
   const client = createEventStoreClient(credentials.eventstoreTls, options);
-  const tokens = createTokenSource(credentials.eventstoreAuth, {
-    timeoutMs: options.requestTimeoutMs,
-    client,
-    onToken,
-  });
-  return { client, send: createSender(credentials.eventstoreTls, options, client), tokens };
+  const tokens = createTokenSource(credentials.eventstoreAuth, { timeoutMs, client, onToken });
+  const search = (count: 0 | 1) =>
+    authorized(
+      tokens,
+      (auth) =>
+        probeSearch(options.eventstoreUrl, {
+          count,
+          timeoutMs,
+          client,
+          headers: { ...options.eventstoreHeaders, ...auth },
+        }),
+      AbortSignal.timeout(timeoutMs),
+    );
+  const send = createSender(credentials.eventstoreTls, options, client);
+  // The probe asks for no message: it reads no health data.
+  return { client, send, tokens, search, evidence: createStoreEvidence(() => search(0), Date.now) };
 }

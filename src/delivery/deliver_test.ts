@@ -10,7 +10,7 @@ function harness(answers: Outcome[], policy: Partial<DeliverWithRetriesDeps["pol
   const lines: Array<{ level: string; msg: string } & LogFields> = [];
   const deps: DeliverWithRetriesDeps = {
     attempt: () => Promise.resolve(answers.shift() ?? { kind: "delivered", status: 202 }),
-    policy: { initialMs: 100, maxMs: 1_000, giveUpMs: undefined, ...policy },
+    policy: { initialMs: 100, maxMs: 1_000, giveUpMs: undefined, poison: undefined, ...policy },
     log: createLogger({ level: "debug", format: "json", write: (line) => lines.push(JSON.parse(line)) }),
     sleep: (ms) => {
       sleeps.push(ms);
@@ -110,4 +110,85 @@ Deno.test("deliver: an abort ends the retries and rejects, leaving the record un
     return Promise.reject(signal.reason);
   };
   await assert.rejects(deliverWithRetries(deps, controller.signal), /revoked/);
+});
+
+Deno.test("deliver: a record failing alone while the EventStore works is taken as rejected, as poison", async () => {
+  const answers = Array.from({ length: 1_000 }, (): Outcome => ({
+    kind: "retry",
+    status: 500,
+    reason: "EventStore answered 500: duplicate key value violates unique constraint",
+  }));
+  const { deps } = harness(answers, { maxMs: 60_000, poison: { attempts: 10, afterMs: 300_000 } });
+  let poisoned = 0;
+  const asked: number[] = [];
+  const result = await deliverWithRetries({
+    ...deps,
+    evidence: {
+      answered: () => {},
+      worksSince: (since) => {
+        asked.push(since);
+        return Promise.resolve(true);
+      },
+      probe: () => Promise.reject(new Error("not used")),
+    },
+    onPoison: () => poisoned++,
+  }, new AbortController().signal);
+  assert.equal(result.kind, "rejected");
+  assert.ok(result.attempts >= 10, `after ${result.attempts} attempts`);
+  assert.ok(deps.now() >= 300_000, `after ${deps.now()} ms`);
+  assert.equal((result as { status: number }).status, 500);
+  assert.match(
+    (result as { reason: string }).reason,
+    /^failed on all \d+ attempts over \S+ while the EventStore worked, so it is taken as rejected \(--poison-after\): EventStore answered 500: duplicate key/,
+  );
+  assert.equal(poisoned, 1);
+  assert.deepEqual(new Set(asked), new Set([0]), "evidence since the first attempt");
+});
+
+Deno.test("deliver: an outage is never poison, however long; nor a 429 or a configuration fault", async () => {
+  for (
+    const failure of [RETRY_503, { ...RETRY_503, status: 429 }, {
+      kind: "config-fault",
+      status: 401,
+      reason: "x",
+    }]
+  ) {
+    const { deps } = harness(Array.from({ length: 3_000 }, () => failure as Outcome), {
+      maxMs: 60_000,
+      poison: { attempts: 10, afterMs: 300_000 },
+    });
+    const works = failure.status === 503 ? false : true;
+    const result = await deliverWithRetries({
+      ...deps,
+      evidence: {
+        answered: () => {},
+        worksSince: () => Promise.resolve(works),
+        probe: () => Promise.reject(),
+      },
+    }, new AbortController().signal);
+    assert.deepEqual(result, { kind: "delivered", status: 202, attempts: 3_001 }, JSON.stringify(failure));
+  }
+});
+
+Deno.test("deliver: answers about messages are evidence that the EventStore works", async () => {
+  const { deps } = harness([{ kind: "rejected", status: 422, reason: "x" }]);
+  let answered = 0;
+  await deliverWithRetries({
+    ...deps,
+    evidence: {
+      answered: () => answered++,
+      worksSince: () => Promise.resolve(false),
+      probe: () => Promise.reject(),
+    },
+  }, new AbortController().signal);
+  const delivered = harness([]);
+  await deliverWithRetries({
+    ...delivered.deps,
+    evidence: {
+      answered: () => answered++,
+      worksSince: () => Promise.resolve(false),
+      probe: () => Promise.reject(),
+    },
+  }, new AbortController().signal);
+  assert.equal(answered, 2);
 });

@@ -24,14 +24,15 @@ export function burstFor(perSecond: number): number {
 }
 
 /**
- * Lets at most `perSecond` records a second (over all partitions) into `deliver`; retries of a record
- * are paced by their own backoff, not by this limit.
+ * Lets at most `perSecond` records a second (over all partitions) into `deliver`, any number when it is
+ * undefined; retries of a record are paced by their own backoff, not by this limit.
  */
 export function limitRate(
   deliver: Deliver,
-  perSecond: number,
+  perSecond: number | undefined,
   deps: { now: () => number; sleep: (ms: number, signal: AbortSignal) => Promise<void> },
 ): Deliver {
+  if (perSecond === undefined) return deliver;
   const schedule = createRateSchedule(perSecond, burstFor(perSecond));
   return async (record, signal) => {
     const waitMs = schedule(deps.now());

@@ -217,10 +217,10 @@ function abortWithin(parent: AbortSignal, timeoutMs: number): { signal: AbortSig
  */
 export async function probeSearch(
   eventstoreUrl: string,
-  options: { timeoutMs: number; client: Deno.HttpClient; headers: Record<string, string> },
+  options: { count: 0 | 1; timeoutMs: number; client: Deno.HttpClient; headers: Record<string, string> },
 ): Promise<Outcome> {
   try {
-    const response = await fetch(searchUrl(eventstoreUrl), {
+    const response = await fetch(searchUrl(eventstoreUrl, options.count), {
       headers: { ...options.headers, accept: "application/fhir+json", "user-agent": USER_AGENT },
       signal: AbortSignal.timeout(options.timeoutMs),
       redirect: "manual",

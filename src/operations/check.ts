@@ -2,8 +2,6 @@ import type { GroupInfo, KafkaInspector, PartitionInfo } from "../kafka/admin.ts
 import { groupAssignorProblem } from "../kafka/group_protocol.ts";
 import type { Outcome } from "../delivery/outcome.ts";
 import { searchUrl } from "../delivery/request.ts";
-import { probeSearch } from "../delivery/sender.ts";
-import { authorized, type TokenSource } from "../delivery/tokens.ts";
 
 /** One line of the `eventsink check` report. */
 export interface CheckResult {
@@ -133,7 +131,7 @@ function describeGroup(name: string, group: GroupInfo, partitions: PartitionInfo
 }
 
 function storeResult(eventstoreUrl: string, outcome: Outcome): CheckResult {
-  const asked = `GET ${searchUrl(eventstoreUrl)}`;
+  const asked = `GET ${searchUrl(eventstoreUrl, 1)}`;
   const part = "EventStore";
   if (outcome.kind === "delivered") {
     return { part, result: "ok", detail: `${asked} answered ${outcome.status}` };
@@ -159,24 +157,12 @@ function message(error: unknown): string {
 
 /**
  * `eventsink check`: both ends, one report; `passed` when every part passed. The EventStore is probed
- * with the same client, extra headers and token as deliveries.
+ * as deliveries reach it (see connectEventStore).
  */
 export async function checkEnds(
-  options: CheckOptions & { eventstoreHeaders: Record<string, string>; requestTimeoutMs: number },
-  ends: { kafka: KafkaInspector; client: Deno.HttpClient; tokens: TokenSource | undefined },
+  options: CheckOptions,
+  ends: { kafka: KafkaInspector; search: (count: 1) => Promise<Outcome> },
 ): Promise<{ report: string; passed: boolean }> {
-  const timeoutMs = options.requestTimeoutMs;
-  const probeStore = () =>
-    authorized(
-      ends.tokens,
-      (auth) =>
-        probeSearch(options.eventstoreUrl, {
-          timeoutMs,
-          client: ends.client,
-          headers: { ...options.eventstoreHeaders, ...auth },
-        }),
-      AbortSignal.timeout(timeoutMs),
-    );
-  const results = await runChecks(options, { kafka: ends.kafka, probeStore });
+  const results = await runChecks(options, { kafka: ends.kafka, probeStore: () => ends.search(1) });
   return { report: formatReport(results), passed: results.every((r) => r.result === "ok") };
 }

@@ -9,6 +9,24 @@ const T0 = Date.parse("2026-01-01T00:00:00Z");
 const unavailable = { kind: "retry", status: 503, reason: "EventStore answered 503: down" } as const;
 const refused = { kind: "config-fault", status: 401, reason: "EventStore answered 401" } as const;
 
+Deno.test("attempts: an idle sink's probes tell health, and are neither counted as requests nor as activity", () => {
+  let now = T0;
+  const attempts = createAttemptLog(() => now);
+  assert.equal(attempts.quietFor(), Infinity);
+  attempts.observe({ kind: "delivered", status: 202 }, 5);
+  now += 40_000;
+  assert.equal(attempts.quietFor(), 40_000);
+  attempts.probed({ kind: "retry", reason: "Cannot reach the EventStore: connection refused" });
+  assert.equal(attempts.health().kind, "failing", "the store went away while the sink was idle");
+  assert.equal(attempts.quietFor(), 40_000, "still idle: the next probe comes on time");
+  now += 30_000;
+  attempts.probed({ kind: "delivered", status: 200 });
+  assert.deepEqual(attempts.health(), { kind: "ok", at: T0 + 70_000 });
+  assert.equal(attempts.stats().retries, 0);
+  assert.deepEqual(attempts.stats().requestsByClass, { "2xx": 1 });
+  assert.equal(attempts.stats().lastDeliveredAt, T0, "a probe delivers nothing");
+});
+
 Deno.test("attempts: the EventStore is unknown, then failing from the first failure, then ok again", () => {
   let now = T0;
   const attempts = createAttemptLog(() => now);

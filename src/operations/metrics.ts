@@ -17,25 +17,9 @@ export interface MetricsSnapshot {
 /** eventsink's metrics (listed in README, "Metrics"), named after Prometheus's conventions. */
 export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
   const { topic, counts, attempts, versions } = snapshot;
-  const byTopic = (name: string, help: string, value: number): MetricFamily => ({
-    name,
-    help,
-    type: "counter",
-    samples: [{ name, labels: { topic }, value }],
-  });
-  const byPartition = (
-    name: string,
-    help: string,
-    value: (p: PartitionProgress) => number | undefined,
-  ): MetricFamily => ({
-    name,
-    help,
-    type: "gauge",
-    samples: snapshot.partitions.flatMap((p): Sample[] => {
-      const v = value(p);
-      return v === undefined ? [] : [{ name, labels: { topic, partition: String(p.partition) }, value: v }];
-    }),
-  });
+  const byTopic = (name: string, help: string, value: number) => topicCounter(topic, name, help, value);
+  const byPartition = (name: string, help: string, value: (p: PartitionProgress) => number | undefined) =>
+    partitionGauge(snapshot, name, help, value);
   const durationName = "eventsink_eventstore_request_duration_seconds";
   return [
     {
@@ -70,19 +54,25 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
       type: "histogram",
       samples: attempts.duration.samples(durationName),
     },
-    {
-      name: "eventsink_delivery_retries_total",
-      help:
-        "Delivery attempts that failed transiently or on a configuration fault, each followed by a retry.",
-      type: "counter",
-      samples: [{ name: "eventsink_delivery_retries_total", value: attempts.retries }],
-    },
-    {
-      name: "eventsink_oauth_tokens_total",
-      help: "OAuth2 tokens obtained from the token endpoint: the first one and every renewal.",
-      type: "counter",
-      samples: [{ name: "eventsink_oauth_tokens_total", value: attempts.tokens }],
-    },
+    single(
+      "eventsink_delivery_retries_total",
+      "Delivery attempts that failed transiently or on a configuration fault, each followed by a retry.",
+      "counter",
+      attempts.retries,
+    ),
+    single(
+      "eventsink_records_poisoned_total",
+      "Records taken as rejected because they failed with 5xx or timeouts while the EventStore answered " +
+        "others (--poison-after); each is also dead-lettered, skipped or stops eventsink.",
+      "counter",
+      attempts.poisoned,
+    ),
+    single(
+      "eventsink_oauth_tokens_total",
+      "OAuth2 tokens obtained from the token endpoint: the first one and every renewal.",
+      "counter",
+      attempts.tokens,
+    ),
     {
       name: "eventsink_last_delivery_timestamp_seconds",
       help: "When the EventStore last accepted a record (Unix time); absent until it first did.",
@@ -107,11 +97,35 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
       "Records of an assigned partition from the first one not yet accounted for to the log end.",
       (p) => p.lag,
     ),
-    {
-      name: "eventsink_ready",
-      help: "1 when /readyz answers 200 (consuming, partitions assigned, EventStore not failing), else 0.",
-      type: "gauge",
-      samples: [{ name: "eventsink_ready", value: snapshot.ready ? 1 : 0 }],
-    },
+    single(
+      "eventsink_ready",
+      "1 when /readyz answers 200 (consuming, partitions assigned, EventStore not failing), else 0.",
+      "gauge",
+      snapshot.ready ? 1 : 0,
+    ),
   ];
+}
+
+function topicCounter(topic: string, name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: "counter", samples: [{ name, labels: { topic }, value }] };
+}
+
+function partitionGauge(
+  snapshot: MetricsSnapshot,
+  name: string,
+  help: string,
+  value: (p: PartitionProgress) => number | undefined,
+): MetricFamily {
+  const samples = snapshot.partitions.flatMap((p): Sample[] => {
+    const v = value(p);
+    return v === undefined
+      ? []
+      : [{ name, labels: { topic: snapshot.topic, partition: String(p.partition) }, value: v }];
+  });
+  return { name, help, type: "gauge", samples };
+}
+
+/** A family of one sample without labels. */
+function single(name: string, help: string, type: MetricFamily["type"], value: number): MetricFamily {
+  return { name, help, type, samples: [{ name, value }] };
 }

@@ -1,4 +1,5 @@
 import type { AttemptLog } from "./store_watch.ts";
+import type { Outcome } from "../delivery/outcome.ts";
 import { renderExposition } from "./exposition.ts";
 import { liveness, readiness, type Verdict } from "./health.ts";
 import type { KafkaClient } from "../kafka/client.ts";
@@ -11,6 +12,12 @@ import type { Versions } from "../version.ts";
 
 /** How often the log-end offsets are asked for, so that lag grows while a partition waits (paused). */
 export const LOG_END_POLL_MS = 5_000;
+
+/**
+ * While no delivery asked the EventStore anything for this long, it is probed this often, so that
+ * readiness falls within a minute of the store going away from an idle sink, and rises when it is back.
+ */
+export const IDLE_PROBE_MS = 30_000;
 
 /** One view of a running eventsink for /healthz, /readyz, /metrics and systemd's STATUS= line. */
 export interface Monitor {
@@ -31,6 +38,8 @@ export interface MonitorDeps {
   logEndOffsets: KafkaClient["logEndOffsets"];
   consumer: Pick<Consumer, "lastActivity">;
   attempts: AttemptLog;
+  /** Asks the EventStore something light with eventsink's credentials (see connectEventStore). */
+  probe: () => Promise<Outcome>;
   versions: Versions;
   log: Logger;
   now: () => number;
@@ -52,6 +61,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       polling = false;
     }
   }, LOG_END_POLL_MS);
+  const idleProbe = setInterval(async () => {
+    if (sink.status().phase !== "consuming" || attempts.quietFor() < IDLE_PROBE_MS) return;
+    attempts.probed(await deps.probe().catch((error) => ({ kind: "retry", reason: String(error) }) as const));
+  }, IDLE_PROBE_MS);
 
   const progress = (): PartitionProgress[] =>
     sink.status().partitions.map((p) => partitionProgress(p, logEnds.get(p.partition)));
@@ -78,6 +91,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         ready: ready().ok,
         versions: deps.versions,
       })),
-    close: () => clearInterval(poll),
+    close: () => {
+      clearInterval(poll);
+      clearInterval(idleProbe);
+    },
   };
 }

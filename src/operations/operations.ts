@@ -1,4 +1,5 @@
 import type { AttemptLog } from "./store_watch.ts";
+import type { Outcome } from "../delivery/outcome.ts";
 import { formatAddress, type ListenAddress, serveEndpoints } from "./endpoints.ts";
 import type { KafkaClient } from "../kafka/client.ts";
 import type { Consumer } from "../kafka/consumer.ts";
@@ -35,6 +36,7 @@ export async function startOperations(
     logEndOffsets: KafkaClient["logEndOffsets"];
     consumer: Pick<Consumer, "lastActivity">;
     attempts: AttemptLog;
+    probe: () => Promise<Outcome>;
     log: Logger;
     env: (name: string) => string | undefined;
   },

@@ -23,6 +23,8 @@ export interface AttemptStats {
   duration: Histogram;
   /** OAuth2 tokens obtained from the token endpoint: the first one and every renewal. */
   tokens: number;
+  /** Records taken as rejected because they failed alone while the EventStore worked (--poison-after). */
+  poisoned: number;
 }
 
 /** Upper bounds of the request duration histogram, in seconds (the request timeout defaults to 30 s). */
@@ -37,8 +39,14 @@ export const SUCCESS_WINDOW_MS = 10_000;
 /** Follows every delivery attempt (see `AttemptObserver`) for readiness and metrics. */
 export interface AttemptLog {
   observe(outcome: Outcome, durationMs: number): void;
+  /** The EventStore's answer to a probe: it tells health as an attempt does, but is not counted as one. */
+  probed(outcome: Outcome): void;
+  /** Milliseconds since the last delivery attempt was heard; Infinity before any. */
+  quietFor(): number;
   /** A new OAuth2 token came from the token endpoint. */
   tokenObtained(): void;
+  /** A record was taken as poison. */
+  poisoned(): void;
   health(): StoreHealth;
   stats(): AttemptStats;
 }
@@ -46,13 +54,22 @@ export interface AttemptLog {
 /** Creates an attempt log; `now` gives milliseconds since the epoch. */
 export function createAttemptLog(now: () => number): AttemptLog {
   let lastSuccessAt: number | undefined;
+  let lastAttemptAt = -Infinity;
   let failing: Extract<StoreHealth, { kind: "failing" }> | undefined;
+  const note = (outcome: Outcome, at: number) => {
+    if (outcome.kind === "delivered" || outcome.kind === "rejected") {
+      // A rejection is an answer about the message: the EventStore is there and took our credentials.
+      lastSuccessAt = at;
+      failing = undefined;
+    } else failing = { kind: "failing", since: failing?.since ?? at, outcome };
+  };
   const stats: AttemptStats = {
     requestsByClass: {},
     retries: 0,
     lastDeliveredAt: undefined,
     duration: createHistogram(DURATION_BUCKETS),
     tokens: 0,
+    poisoned: 0,
   };
   return {
     observe(outcome, durationMs) {
@@ -61,17 +78,17 @@ export function createAttemptLog(now: () => number): AttemptLog {
       stats.requestsByClass[statusClass] = (stats.requestsByClass[statusClass] ?? 0) + 1;
       stats.duration.observe(durationMs / 1000);
       if (outcome.kind === "delivered") stats.lastDeliveredAt = at;
-      if (outcome.kind === "delivered" || outcome.kind === "rejected") {
-        // A rejection is an answer about the message: the EventStore is there and took our credentials.
-        lastSuccessAt = at;
-        failing = undefined;
-        return;
-      }
-      stats.retries++;
-      failing = { kind: "failing", since: failing?.since ?? at, outcome };
+      if (outcome.kind === "retry" || outcome.kind === "config-fault") stats.retries++;
+      lastAttemptAt = at;
+      note(outcome, at);
     },
+    probed: (outcome) => note(outcome, now()),
+    quietFor: () => now() - lastAttemptAt,
     tokenObtained() {
       stats.tokens++;
+    },
+    poisoned() {
+      stats.poisoned++;
     },
     health() {
       if (failing !== undefined) {

@@ -153,7 +153,8 @@ export interface FaultSettings {
 /**
  * Fault injection for POSTs to $process-message, settable while running. A POST first waits the latency,
  * then the first fault that applies answers it: pending connection drops, the outage, the next script step,
- * a failing message id. Injected answers are never stored and carry Retry-After when one is set.
+ * a failing message id. Injected answers are never stored and carry Retry-After when one is set. An outage
+ * answers the search too, as a store that is down would.
  */
 export interface Faults {
   /** Answers every POST about this long after it arrived (see sleepUntil). */
@@ -552,6 +553,14 @@ async function searchMessages(state: State, incoming: Incoming): Promise<Answer>
  * the entries' row ids are greater than (0 when not a number), a `next` link only when the page is full.
  */
 async function searchResponse(state: State, incoming: Incoming): Promise<Response> {
+  // An outage is the whole store's; the other faults are a POST's.
+  const outage = state.faults.outage;
+  if (outage) {
+    return injectedResponse({
+      status: outage.status,
+      retryAfter: outage.retryAfter ?? state.faults.retryAfter,
+    });
+  }
   if (!(await state.authorize(incoming.req.headers.get("authorization")))) return emptyResponse(401);
   const params = incoming.url.searchParams;
   const count = kotlinNumber(params.get("_count")) ?? DEFAULT_PAGE_SIZE;

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import type { Outcome } from "./outcome.ts";
+import { createStoreEvidence, isPoisonFailure, pastPoisonBound, PROBE_GAP_MS } from "./poison.ts";
+
+const DELIVERED: Outcome = { kind: "delivered", status: 200 };
+const DOWN: Outcome = { kind: "retry", status: 503, reason: "EventStore answered 503" };
+
+Deno.test("poison: only 5xx, timeouts and connection errors count, past both bounds", () => {
+  const failures: [Outcome, boolean][] = [
+    [{ kind: "retry", status: 500, reason: "" }, true],
+    [{ kind: "retry", status: 503, reason: "" }, true],
+    [{ kind: "retry", reason: "no answer within 30000 ms" }, true],
+    [{ kind: "retry", status: 429, reason: "" }, false],
+    [{ kind: "retry", status: 408, reason: "" }, false],
+    [{ kind: "config-fault", status: 401, reason: "" }, false],
+    [{ kind: "rejected", status: 422, reason: "" }, false],
+  ];
+  for (const [outcome, counts] of failures) {
+    assert.equal(isPoisonFailure(outcome), counts, JSON.stringify(outcome));
+  }
+  const policy = { attempts: 10, afterMs: 300_000 };
+  assert.equal(pastPoisonBound(policy, 10, 300_000), true);
+  assert.equal(pastPoisonBound(policy, 9, 900_000), false, "too few attempts");
+  assert.equal(pastPoisonBound(policy, 500, 299_999), false, "too soon");
+  assert.equal(pastPoisonBound(undefined, 1_000_000, 1e12), false, "off");
+});
+
+/** Evidence on a fake clock with a probe that answers from a list. */
+function evidence(probeAnswers: Outcome[]) {
+  let clock = 1_000;
+  let probes = 0;
+  const store = createStoreEvidence(() => {
+    probes++;
+    return Promise.resolve(probeAnswers.shift() ?? DOWN);
+  }, () => clock);
+  return { store, tick: (ms: number) => (clock += ms), now: () => clock, probes: () => probes };
+}
+
+Deno.test("poison evidence: an answer about another message after the first failure needs no probe", async () => {
+  const e = evidence([]);
+  const since = e.now();
+  e.tick(10);
+  e.store.answered();
+  assert.equal(await e.store.worksSince(since), true);
+  assert.equal(await e.store.worksSince(e.now() + 1), false, "not after a later first failure, which probes");
+  assert.equal(e.probes(), 1);
+});
+
+Deno.test("poison evidence: without answers a probe decides, at most once per interval, shared", async () => {
+  const e = evidence([DOWN, DELIVERED]);
+  const since = e.now();
+  e.tick(1);
+  assert.deepEqual(await Promise.all([e.store.worksSince(since), e.store.worksSince(since)]), [false, false]);
+  assert.equal(e.probes(), 1, "one probe for both");
+  e.tick(PROBE_GAP_MS - 2);
+  assert.equal(await e.store.worksSince(since), false, "the failed probe stands within the interval");
+  assert.equal(e.probes(), 1);
+  e.tick(2);
+  assert.equal(await e.store.worksSince(since), true, "a new probe succeeded");
+  assert.equal(e.probes(), 2);
+  assert.equal(await e.store.worksSince(e.now() + 5), false, "it ran before a later failure began");
+});
+
+Deno.test("poison evidence: probe() gives the last outcome within the interval", async () => {
+  const e = evidence([DELIVERED, DOWN]);
+  assert.deepEqual(await e.store.probe(), DELIVERED);
+  e.tick(PROBE_GAP_MS - 1);
+  assert.deepEqual(await e.store.probe(), DELIVERED);
+  e.tick(1);
+  assert.deepEqual(await e.store.probe(), DOWN);
+  assert.equal(e.probes(), 2);
+});

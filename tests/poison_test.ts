@@ -1,0 +1,94 @@
+/**
+ * Poison records: one the EventStore answers 500 on every attempt (a reused Bundle.id, as the real store
+ * answers it) while it takes the others is dead-lettered after the bound; an outage never is.
+ */
+import assert from "node:assert/strict";
+import { committedOffsets, createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
+import { endpointUrl, spawnEventsink } from "./support/eventsink_process.ts";
+import { message, openPipeline, validMessages, waitUntil } from "./support/pipeline.ts";
+import { get, sample } from "./support/scrape.ts";
+import { headerText, readTopic } from "./support/topic_reader.ts";
+
+const FHIR_JSON = { "Content-Type": "application/fhir+json" };
+/** Short bounds, so that the test takes seconds; the defaults are 5m and 10 attempts. */
+const POISON_ARGS = [
+  "--poison-after",
+  "3s",
+  "--poison-attempts",
+  "3",
+  "--retry-initial",
+  "100ms",
+  "--retry-max",
+  "500ms",
+];
+
+Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lettered with the store's 500; the rest delivered", async () => {
+  await using p = await openPipeline(1);
+  const deadLetterTopic = uniqueName("dead");
+  await createTopic(p.bootstrap, deadLetterTopic, 1);
+  const valid = await validMessages(1_000);
+  const reused = message({ ...(await validMessages(1))[0]!.bundle, id: valid[10]!.bundle.id });
+  const records = valid.map((m) => ({ key: m.messageId, value: m.bytes, headers: FHIR_JSON }));
+  records.splice(500, 0, { key: reused.messageId, value: reused.bytes, headers: FHIR_JSON });
+  // In batches: one produce request of all of them would exceed the broker's message size.
+  for (let i = 0; i < records.length; i += 100) {
+    await produce(p.bootstrap, p.topic, records.slice(i, i + 100));
+  }
+
+  const started = performance.now();
+  const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS] });
+  try {
+    await waitUntil("every record committed", async () => {
+      return (await committedOffsets(p.bootstrap, p.group, p.topic)).get(0) === records.length;
+    }, 120_000);
+    const tookS = (performance.now() - started) / 1000;
+    assert.equal(p.store.stored().length, 1_000);
+    const [letter, ...more] = await readTopic(p.bootstrap, deadLetterTopic);
+    assert.deepEqual(more, []);
+    assert.deepEqual(letter!.value, reused.bytes);
+    assert.equal(headerText(letter!, "eventsink.error.status"), "500");
+    assert.match(
+      headerText(letter!, "eventsink.error.reason")!,
+      /while the EventStore worked, so it is taken as rejected \(--poison-after\): EventStore answered 500: org\.postgresql\.util\.PSQLException: ERROR: duplicate key value violates unique constraint/,
+    );
+    assert.ok(Number(headerText(letter!, "eventsink.error.attempts")) >= 3);
+    assert.ok(tookS < 60, `the partition moved on within the bound (${tookS.toFixed(1)} s)`);
+    const { body } = await get(await endpointUrl(sink), "/metrics");
+    assert.equal(sample(body, "eventsink_records_poisoned_total"), 1);
+    sink.signal("SIGTERM");
+    assert.equal(await sink.exited(), 0);
+  } finally {
+    await sink.close();
+  }
+});
+
+Deno.test("poison: an outage of every request (the probe's too) dead-letters nothing; all delivered after it", async () => {
+  await using p = await openPipeline(2);
+  const deadLetterTopic = uniqueName("dead");
+  await createTopic(p.bootstrap, deadLetterTopic, 1);
+  const valid = await validMessages(40);
+  p.store.faults.outage({ status: 503 });
+  await produce(
+    p.bootstrap,
+    p.topic,
+    valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % 2 })),
+  );
+  const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS] });
+  try {
+    // Past the bound several times over: each record was tried often, and the probe was asked.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    assert.ok(p.store.requests().some((r) => r.method === "GET" && r.status === 503), "the probe was asked");
+    p.store.faults.outage(null);
+    const ends = await endOffsets(p.bootstrap, p.topic);
+    await waitUntil("every record committed", async () => {
+      const committed = await committedOffsets(p.bootstrap, p.group, p.topic);
+      return [...ends].every(([partition, end]) => committed.get(partition) === end);
+    }, 60_000);
+    assert.equal(p.store.stored().length, 40);
+    assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
+    sink.signal("SIGTERM");
+    assert.equal(await sink.exited(), 0);
+  } finally {
+    await sink.close();
+  }
+});
