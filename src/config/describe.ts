@@ -21,6 +21,9 @@ export function describeConfig(config: Config): Record<string, string | number |
     poisonAfter: config.retry.poison === undefined
       ? "off"
       : `${formatDuration(config.retry.poison.afterMs)} and ${config.retry.poison.attempts} attempts`,
+    responseWait: config.retry.responseWaitMs === undefined
+      ? "off"
+      : formatDuration(config.retry.responseWaitMs),
     requestTimeout: formatDuration(config.requestTimeoutMs),
     ordering: config.ordering,
     maxInFlight: config.maxInFlight,

@@ -166,6 +166,14 @@ export const OPTIONS = [
     help: "Failed attempts a poison record needs besides --poison-after.",
   },
   {
+    flag: "response-wait",
+    env: ["EVENTSINK_RESPONSE_WAIT"],
+    default: "5m",
+    value: "duration|off",
+    help: "Retry a response (MessageHeader.response) this long while the EventStore answers that the " +
+      "message it answers does not exist yet (it may be on another partition); then it is rejected.",
+  },
+  {
     flag: "request-timeout",
     env: ["EVENTSINK_REQUEST_TIMEOUT"],
     default: "30s",

@@ -250,6 +250,7 @@ function retryPolicy(read: Reader): RetryPolicy {
     poison: read.text("poison-after") === "off"
       ? undefined
       : { afterMs: read.duration("poison-after", 1_000), attempts: poisonAttempts(read) },
+    responseWaitMs: read.text("response-wait") === "off" ? undefined : read.duration("response-wait", 1_000),
   };
   if (retry.maxMs < retry.initialMs) {
     read.errors.push(

@@ -50,6 +50,7 @@ Deno.test("config: durations and numbers", () => {
     maxMs: 120_000,
     giveUpMs: 3_600_000,
     poison: { afterMs: 300_000, attempts: 10 },
+    responseWaitMs: 300_000,
   });
   assert.equal(run([...URL_FLAG, "--max-in-flight", "4"]).maxInFlight, 4);
   assert.equal(run([...URL_FLAG, "--poison-after", "off"]).retry.poison, undefined);

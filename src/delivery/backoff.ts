@@ -8,6 +8,8 @@ export interface RetryPolicy {
   giveUpMs: number | undefined;
   /** When a record failing alone is taken as rejected; undefined: never. */
   poison: PoisonPolicy | undefined;
+  /** How long a response refused because the message it answers is not stored is retried; undefined: not. */
+  responseWaitMs: number | undefined;
 }
 
 /** The longest wait a `Retry-After` may impose, so that a bogus header cannot park a partition for days. */

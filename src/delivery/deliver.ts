@@ -3,6 +3,7 @@ import type { RetryPolicy } from "./backoff.ts";
 import type { Outcome } from "./outcome.ts";
 import { createStoreEvidence, isPoisonFailure, pastPoisonBound, type StoreEvidence } from "./poison.ts";
 import { localVerdict } from "./request.ts";
+import { createRequestWaits, isUnknownRequest } from "./responses.ts";
 import { type RetryDeps, retryUntilDone } from "./retry.ts";
 import { createEventStoreClient, createSender, post, probeSearch, type Send } from "./sender.ts";
 import { formatDuration } from "../duration.ts";
@@ -61,25 +62,37 @@ export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): De
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
   const postOptions = { timeoutMs: options.requestTimeoutMs, send: deps.send };
   const { log, tokens, observe, evidence, onPoison } = deps;
-  return (record, signal) => {
+  const waits = createRequestWaits();
+  return async (record, signal) => {
     const verdict = localVerdict(record, options.eventstoreUrl, { headers: options.eventstoreHeaders });
-    if (verdict.kind !== "request") return Promise.resolve(verdict);
-    return deliverWithRetries({
-      attempt: (signal) =>
-        authorized(
-          tokens,
-          (auth) => post({ ...verdict, headers: { ...verdict.headers, ...auth } }, signal, postOptions),
-          signal,
-        ),
-      policy: options.retry,
-      log: log.child(recordFields(record)),
-      sleep,
-      now: Date.now,
-      shouldAlarm,
-      observe: observe && ((outcome, durationMs) => observe(outcome, durationMs, record)),
-      evidence,
-      onPoison,
-    }, signal);
+    if (verdict.kind !== "request") return verdict;
+    const { id, answers } = verdict.refs;
+    const ended = waits.taken(id);
+    try {
+      // A response waits for its request when this process is delivering that now.
+      if (answers !== undefined) {
+        await waits.before(answers, options.retry.responseWaitMs ?? 0, (ms) => sleep(ms, signal));
+      }
+      return await deliverWithRetries({
+        attempt: (signal) =>
+          authorized(
+            tokens,
+            (auth) => post({ ...verdict, headers: { ...verdict.headers, ...auth } }, signal, postOptions),
+            signal,
+          ),
+        policy: options.retry,
+        log: log.child(recordFields(record)),
+        sleep,
+        now: Date.now,
+        shouldAlarm,
+        observe: observe && ((outcome, durationMs) => observe(outcome, durationMs, record)),
+        evidence,
+        onPoison,
+        answers,
+      }, signal);
+    } finally {
+      ended();
+    }
   };
 }
 
@@ -100,6 +113,8 @@ export interface DeliverWithRetriesDeps extends RetryDeps {
   evidence?: StoreEvidence;
   /** A record was taken as poison (for the metric). */
   onPoison?: () => void;
+  /** The message id the record answers, when it is a response. */
+  answers?: string;
 }
 
 /**
@@ -121,11 +136,25 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
       case "delivered":
         if (attempts > 1) deps.log.info("Delivered after retries", { attempts, status: outcome.status });
         return { kind: "done", value: { kind: "delivered", status: outcome.status, attempts } };
-      case "rejected":
-        return {
-          kind: "done",
-          value: { kind: "rejected", status: outcome.status, reason: outcome.reason, attempts },
-        };
+      case "rejected": {
+        const waitMs = deps.policy.responseWaitMs;
+        if (deps.answers === undefined || waitMs === undefined || !isUnknownRequest(outcome)) {
+          return {
+            kind: "done",
+            value: { kind: "rejected", status: outcome.status, reason: outcome.reason, attempts },
+          };
+        }
+        // The message it answers may be on another partition, in another process, or not produced yet.
+        if (deps.now() - firstAt < waitMs) {
+          const fields = { attempt: attempts, status: outcome.status, reason: outcome.reason };
+          return {
+            kind: "again",
+            failure: { message: "The message this one answers is not stored yet, will retry", fields },
+          };
+        }
+        const reason = `${outcome.reason} (still after --response-wait ${formatDuration(waitMs)})`;
+        return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
+      }
       case "retry": {
         const failingMs = deps.now() - firstAt;
         if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {

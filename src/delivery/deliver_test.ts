@@ -10,7 +10,14 @@ function harness(answers: Outcome[], policy: Partial<DeliverWithRetriesDeps["pol
   const lines: Array<{ level: string; msg: string } & LogFields> = [];
   const deps: DeliverWithRetriesDeps = {
     attempt: () => Promise.resolve(answers.shift() ?? { kind: "delivered", status: 202 }),
-    policy: { initialMs: 100, maxMs: 1_000, giveUpMs: undefined, poison: undefined, ...policy },
+    policy: {
+      initialMs: 100,
+      maxMs: 1_000,
+      giveUpMs: undefined,
+      poison: undefined,
+      responseWaitMs: undefined,
+      ...policy,
+    },
     log: createLogger({ level: "debug", format: "json", write: (line) => lines.push(JSON.parse(line)) }),
     sleep: (ms) => {
       sleeps.push(ms);
@@ -191,4 +198,46 @@ Deno.test("deliver: answers about messages are evidence that the EventStore work
     },
   }, new AbortController().signal);
   assert.equal(answered, 2);
+});
+
+const UNKNOWN_REQUEST: Outcome = {
+  kind: "rejected",
+  status: 422,
+  reason: "EventStore answered 422: Message with ID=6e2c1639-6c29-4707-ab2b-99c0455b2a65 does not exist.",
+};
+
+Deno.test("deliver: a response whose request is not stored yet is retried for --response-wait, then stored", async () => {
+  const { deps, lines } = harness([UNKNOWN_REQUEST, UNKNOWN_REQUEST, UNKNOWN_REQUEST], {
+    responseWaitMs: 60_000,
+  });
+  const result = await deliverWithRetries({ ...deps, answers: "6e2c1639" }, new AbortController().signal);
+  assert.deepEqual(result, { kind: "delivered", status: 202, attempts: 4 });
+  assert.ok(lines.some((l) => l.msg === "The message this one answers is not stored yet, will retry"));
+});
+
+Deno.test("deliver: ... and rejected after the window with the store's text; other 422s and non-responses at once", async () => {
+  const forever = Array.from({ length: 1_000 }, () => UNKNOWN_REQUEST);
+  const { deps } = harness(forever, { responseWaitMs: 10_000 });
+  const late = await deliverWithRetries({ ...deps, answers: "x" }, new AbortController().signal);
+  assert.equal(late.kind, "rejected");
+  assert.ok(deps.now() >= 10_000);
+  assert.match(
+    (late as { reason: string }).reason,
+    /^EventStore answered 422: Message with ID=\S+ does not exist\. \(still after --response-wait 10s\)$/,
+  );
+  for (
+    const [answers, outcome] of [["x", { ...UNKNOWN_REQUEST, reason: "EventStore answered 422: x" }], [
+      undefined,
+      UNKNOWN_REQUEST,
+    ]] as const
+  ) {
+    const once = harness([outcome], { responseWaitMs: 10_000 });
+    const result = await deliverWithRetries({ ...once.deps, answers }, new AbortController().signal);
+    assert.equal(result.kind === "rejected" && result.attempts, 1);
+  }
+  const off = harness([UNKNOWN_REQUEST], { responseWaitMs: undefined });
+  assert.equal(
+    (await deliverWithRetries({ ...off.deps, answers: "x" }, new AbortController().signal)).attempts,
+    1,
+  );
 });

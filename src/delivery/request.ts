@@ -6,9 +6,15 @@ export const DEFAULT_CONTENT_TYPE = "application/fhir+json; fhirVersion=4.0";
 /** The EventStore's limit for `X-Request-ID`. */
 export const MAX_REQUEST_ID_LENGTH = 200;
 
+/** A message's ids from its MessageHeader: its own, and the one it answers (`response.identifier`). */
+export interface MessageRefs {
+  id?: string;
+  answers?: string;
+}
+
 /** The POST that delivers one record; why the record can never be a valid request; or a tombstone. */
 export type BuiltRequest =
-  | { kind: "request"; url: string; headers: Record<string, string>; body: Uint8Array }
+  | { kind: "request"; url: string; headers: Record<string, string>; body: Uint8Array; refs: MessageRefs }
   | { kind: "invalid"; reason: string }
   /** A null value: Kafka's deletion marker, not a message. */
   | { kind: "tombstone" };
@@ -60,8 +66,8 @@ export function buildRequest(
   if (record.value.length === 0) return { kind: "invalid", reason: "the record's value is empty" };
   const contentType = recordContentType(record);
   if (!contentType.ok) return { kind: "invalid", reason: contentType.reason };
-  const problem = isJsonMediaType(contentType.value) ? jsonProblem(record.value) : undefined;
-  if (problem !== undefined) return { kind: "invalid", reason: problem };
+  const json = isJsonMediaType(contentType.value) ? readJson(record.value) : { refs: {} };
+  if ("problem" in json) return { kind: "invalid", reason: json.problem };
   return {
     kind: "request",
     url: processMessageUrl(eventstoreUrl),
@@ -74,6 +80,7 @@ export function buildRequest(
       "x-request-id": requestId(record),
     },
     body: record.value,
+    refs: json.refs,
   };
 }
 
@@ -89,28 +96,43 @@ function isJsonMediaType(contentType: string): boolean {
 }
 
 /**
- * Why a value announced as JSON can never be a FHIR resource, or undefined. The reasons are fixed
- * texts: a parser's message would quote the value, and values are health data.
+ * A value announced as JSON: why it can never be a FHIR message, or the ids of its MessageHeader. The
+ * reasons are fixed texts: a parser's message would quote the value, and values are health data.
  */
-function jsonProblem(value: Uint8Array): string | undefined {
+function readJson(value: Uint8Array): { problem: string } | { refs: MessageRefs } {
   const text = decodeUtf8(value);
-  if (text === undefined) return "the value is not valid UTF-8, so it cannot be FHIR JSON";
+  if (text === undefined) return { problem: "the value is not valid UTF-8, so it cannot be FHIR JSON" };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    return "the value is not valid JSON although its Content-Type says JSON";
+    return { problem: "the value is not valid JSON although its Content-Type says JSON" };
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return "the value is JSON but not a FHIR resource (not an object)";
+  if (!isObject(parsed)) return { problem: "the value is JSON but not a FHIR resource (not an object)" };
+  if (typeof parsed.resourceType !== "string") {
+    return { problem: "the value is JSON but not a FHIR resource (no resourceType)" };
   }
-  const resourceType = (parsed as Record<string, unknown>).resourceType;
-  if (typeof resourceType !== "string") return "the value is JSON but not a FHIR resource (no resourceType)";
   // $process-message takes a Bundle; the EventStore answers 500 to anything else, on every attempt.
-  if (resourceType !== "Bundle") {
-    return "the value is a FHIR resource other than a Bundle, so it cannot be a message";
+  if (parsed.resourceType !== "Bundle") {
+    return { problem: "the value is a FHIR resource other than a Bundle, so it cannot be a message" };
   }
-  return undefined;
+  return { refs: messageRefs(parsed) };
+}
+
+/** The ids of a Bundle's first entry when it is a MessageHeader; the EventStore judges the rest. */
+function messageRefs(bundle: Record<string, unknown>): MessageRefs {
+  const entries = bundle.entry;
+  const header = Array.isArray(entries) && isObject(entries[0]) ? entries[0].resource : undefined;
+  if (!isObject(header) || header.resourceType !== "MessageHeader") return {};
+  const answers = isObject(header.response) ? header.response.identifier : undefined;
+  return {
+    ...(typeof header.id === "string" ? { id: header.id } : {}),
+    ...(typeof answers === "string" ? { answers } : {}),
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function recordContentType(

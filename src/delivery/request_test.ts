@@ -102,3 +102,23 @@ Deno.test("record: header values and keys for logs", () => {
   assert.equal(describeKey(encoder.encode("abc")), "abc");
   assert.equal(describeKey(new Uint8Array([0, 1, 2, 0xff])), "(binary, 4 bytes)");
 });
+
+Deno.test("request: a message's own id and the id it answers are read from its MessageHeader", () => {
+  const header = { resourceType: "MessageHeader", id: "m-2", response: { identifier: "m-1", code: "ok" } };
+  const bundle = { resourceType: "Bundle", entry: [{ resource: header }] };
+  const built = buildRequest(record({ value: encoder.encode(JSON.stringify(bundle)) }), "http://es");
+  assert.ok(built.kind === "request");
+  assert.deepEqual(built.refs, { id: "m-2", answers: "m-1" });
+  const request = { ...bundle, entry: [{ resource: { ...header, response: undefined } }] };
+  assert.deepEqual(
+    (buildRequest(record({ value: encoder.encode(JSON.stringify(request)) }), "http://es") as {
+      refs: unknown;
+    }).refs,
+    { id: "m-2" },
+  );
+  const xml = buildRequest(
+    record({ value: encoder.encode("<Bundle/>"), headers: { "content-type": "application/fhir+xml" } }),
+    "http://es",
+  );
+  assert.deepEqual((xml as { refs: unknown }).refs, {});
+});

@@ -48,7 +48,7 @@ function deps(publish: DeadLetterDeps["publish"]): DeadLetterDeps {
   return {
     topic: "dlq",
     publish,
-    policy: { initialMs: 10, maxMs: 100, giveUpMs: undefined, poison: undefined },
+    policy: { initialMs: 10, maxMs: 100, giveUpMs: undefined, poison: undefined, responseWaitMs: undefined },
     log: createLogger({ level: "error", format: "json", write: () => {} }),
     sleep: () => Promise.resolve(),
   };
