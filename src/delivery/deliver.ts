@@ -158,13 +158,13 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
       case "retry": {
         const failingMs = deps.now() - firstAt;
         if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {
-          const reason = `gave up after ${attempts} attempts over ${formatDuration(failingMs)} ` +
+          const reason = `gave up after ${attempts} attempts over ${wholeSeconds(failingMs)} ` +
             `(--retry-give-up): ${outcome.reason}`;
           return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
         }
         if (!configFault && await isPoison(deps, outcome, attempts, firstAt)) {
           deps.onPoison?.();
-          const reason = `failed on all ${attempts} attempts over ${formatDuration(failingMs)} while the ` +
+          const reason = `failed on all ${attempts} attempts over ${wholeSeconds(failingMs)} while the ` +
             `EventStore worked, so it is taken as rejected (--poison-after): ${outcome.reason}`;
           return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
         }
@@ -196,6 +196,11 @@ async function isPoison(
   if (deps.evidence === undefined || !isPoisonFailure(outcome)) return false;
   if (!pastPoisonBound(deps.policy.poison, attempts, deps.now() - firstAt)) return false;
   return await deps.evidence.worksSince(firstAt);
+}
+
+/** An elapsed time for a reason, in whole seconds (at least 1s). */
+function wholeSeconds(ms: number): string {
+  return formatDuration(Math.max(1, Math.round(ms / 1_000)) * 1_000);
 }
 
 /** A rate limit for alarms: true at most once per `intervalMs`. */

@@ -56,7 +56,8 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
     },
     single(
       "eventsink_delivery_retries_total",
-      "Delivery attempts that failed transiently or on a configuration fault, each followed by a retry.",
+      "Delivery attempts that failed transiently or on a configuration fault (each is retried unless its " +
+        "record is then given up on or taken as poison).",
       "counter",
       attempts.retries,
     ),
