@@ -2,7 +2,7 @@
 import type { SizeClass } from "./messages.ts";
 
 /** eventsink's ordering modes (src/sink/ordering.ts). */
-export type Ordering = "partition" | "key" | "none";
+export type Ordering = "partition" | "key" | "message" | "none";
 
 /** One thing to measure, at one size and one EventStore latency. */
 export type Subject =
@@ -20,7 +20,7 @@ export interface RunSpec {
 }
 
 /** eventsink's defaults (the option table in src/config/), for the row of eventsink run without flags. */
-export const EVENTSINK_DEFAULTS = { ordering: "partition" as Ordering, maxInFlight: 16 };
+export const EVENTSINK_DEFAULTS = { ordering: "message" as Ordering, maxInFlight: 16 };
 
 /** The row name of a subject, e.g. "eventsink key/256", "HTTP ceiling C=64". */
 export function subjectName(subject: Subject): string {

@@ -38,7 +38,7 @@ export type ParsedBench =
   | { kind: "help"; text: string }
   | { kind: "error"; message: string };
 
-const ORDERINGS: readonly Ordering[] = ["partition", "key", "none"];
+const ORDERINGS: readonly Ordering[] = ["partition", "key", "message", "none"];
 
 export const HELP = `make bench [ARGS="…"]  —  deno run -A bench/run.ts [options]
 
@@ -53,7 +53,7 @@ Prints a markdown report and writes it to bench/results/<time>.md. Ctrl-C stops 
   --records N             records per backlog (100000)                            (BENCH_RECORDS)
   --latencies L,…         injected EventStore latencies in ms (0,5,20)            (BENCH_LATENCIES)
   --sizes S,…             fixtures (1.3–1.9 KB) and/or 10k (fixtures,10k)         (BENCH_SIZES)
-  --orderings O,…         eventsink ordering modes (partition,key,none)           (BENCH_ORDERINGS)
+  --orderings O,…         eventsink ordering modes (partition,key,message,none)   (BENCH_ORDERINGS)
   --in-flight N,…         eventsink --max-in-flight settings (1,8,64,256)         (BENCH_IN_FLIGHT)
   --only REGEX            only sink rows whose name matches, e.g. 'naive|key/256' (BENCH_ONLY)
   --no-live               skip the produce-to-stored latency runs                 (BENCH_LIVE=0)

@@ -33,9 +33,10 @@ export async function startSink(subject: Subject, place: SinkPlace): Promise<Sin
   if (subject.kind !== "eventsink") throw new Error(`${subject.kind} is not a sink`);
   // spawnEventsink asks for debug logs; the later flag wins, and info leaves out a line per record.
   const args = ["--log-level", "info"];
-  if (subject.ordering) args.push("--ordering", subject.ordering);
   if (subject.maxInFlight) args.push("--max-in-flight", String(subject.maxInFlight));
-  const sink = await spawnEventsink({ ...place, store: { url: place.url }, args });
+  // No ordering given: eventsink's own default.
+  const ordering = subject.ordering ?? null;
+  const sink = await spawnEventsink({ ...place, store: { url: place.url }, args, ordering });
   const removeCleanUp = onCleanUp(() => sink.close());
   const close = async () => {
     await sink.close();

@@ -94,3 +94,46 @@ Deno.test("responses: one whose request never comes is dead-lettered after --res
     await sink.close();
   }
 });
+
+Deno.test("responses: by default (--ordering message) a partition's records go at once, a response after its request", async (t) => {
+  for (
+    const [ordering, extra] of [["message (the default)", []], ["none", ["--ordering", "none"]]] as const
+  ) {
+    await t.step(ordering, async () => {
+      await using p = await openPipeline(1);
+      const request = message(withNewIds(ORDER!));
+      const response = message(asResponseTo(withNewIds(DIALOG!), request.messageId));
+      const others = Array.from({ length: 6 }, () => message(withNewIds(ORDER!)));
+      // The request fails for a while: the others must not wait for it, the response must.
+      p.store.faults.failMessage(request.messageId, 503);
+      await produce(
+        p.bootstrap,
+        p.topic,
+        [request, response, ...others].map((m) => ({ key: m.messageId, value: m.bytes, headers: FHIR_JSON })),
+      );
+      const sink = await spawnEventsink({ ...p, args: [...FAST_RETRIES, ...extra], ordering: null });
+      try {
+        await p.store.waitForStored(6, { timeoutMs: 30_000 });
+        assert.equal(
+          p.store.stored().some((s) => s.messageId === request.messageId),
+          false,
+          "others went first",
+        );
+        p.store.faults.failMessage(request.messageId, null);
+        await allCommitted(p);
+        const stored = p.store.stored().map((s) => s.messageId);
+        assert.ok(stored.indexOf(request.messageId) < stored.indexOf(response.messageId));
+        const refused = p.store.requests().filter((r) =>
+          r.messageId === response.messageId && r.status === 422
+        );
+        if (ordering === "none") {
+          assert.ok(refused.length > 0, "under none the response went first, and was retried");
+        } else assert.deepEqual(refused, [], "the response waited for its request");
+        sink.signal("SIGTERM");
+        assert.equal(await sink.exited(), 0);
+      } finally {
+        await sink.close();
+      }
+    });
+  }
+});

@@ -183,10 +183,11 @@ export const OPTIONS = [
   {
     flag: "ordering",
     env: ["EVENTSINK_ORDERING"],
-    default: "partition",
+    default: "message",
     value: ORDERINGS.join("|"),
     help: "Delivery order: strictly by offset within a partition; by key (records with the same key in " +
-      "order, other keys at the same time); or none. Commits always stop at the first unfinished record.",
+      "order, other keys at the same time); by message (at the same time, but a response after the message " +
+      "it answers); or none. Commits always stop at the first unfinished record.",
   },
   {
     flag: "max-in-flight",

@@ -37,6 +37,8 @@ export interface Config {
   retry: RetryPolicy;
   requestTimeoutMs: number;
   ordering: Ordering;
+  /** A response waits while this process delivers the message it answers: every ordering but none. */
+  responsesWait: boolean;
   maxInFlight: number;
   /** Speak HTTP/2 to the EventStore instead of HTTP/1.1. */
   http2: boolean;
@@ -206,6 +208,7 @@ function buildConfig(raw: RawValues, env: Env, errors: string[]): Config | undef
     retry,
     requestTimeoutMs: read.duration("request-timeout", 100),
     ordering: read.oneOf("ordering", ORDERINGS),
+    responsesWait: read.text("ordering") !== "none",
     maxInFlight,
     http2: read.flag("http2"),
     shutdownGraceMs: read.duration("shutdown-grace", 0),

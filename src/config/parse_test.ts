@@ -27,6 +27,10 @@ Deno.test("config: defaults are the original service's", () => {
   assert.deepEqual(config.rejected, { policy: "skip" });
   assert.equal(config.fromBeginning, false);
   assert.equal(config.retry.giveUpMs, undefined);
+  assert.equal(config.ordering, "message", "concurrent, a response after the message it answers");
+  assert.equal(config.responsesWait, true);
+  assert.equal(run([...URL_FLAG, "--ordering", "none"]).responsesWait, false);
+  assert.equal(run([...URL_FLAG, "--ordering", "partition"]).responsesWait, true);
   assert.equal(config.logFormat, "text");
 });
 

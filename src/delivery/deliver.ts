@@ -34,6 +34,8 @@ export interface DeliveryOptions {
   /** How long one POST may wait for its answer. */
   requestTimeoutMs: number;
   retry: RetryPolicy;
+  /** Whether a response waits while this process delivers the message it answers (not --ordering none). */
+  responsesWait: boolean;
 }
 
 /** How deliveries reach the EventStore. */
@@ -70,7 +72,7 @@ export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): De
     const ended = waits.taken(id);
     try {
       // A response waits for its request when this process is delivering that now.
-      if (answers !== undefined) {
+      if (answers !== undefined && options.responsesWait) {
         await waits.before(answers, options.retry.responseWaitMs ?? 0, (ms) => sleep(ms, signal));
       }
       return await deliverWithRetries({

@@ -1,8 +1,11 @@
 import type { Limiter } from "./limiter.ts";
 
-/** How records of one partition may overlap (see `--ordering`). */
-export type Ordering = "partition" | "key" | "none";
-export const ORDERINGS: readonly Ordering[] = ["partition", "key", "none"];
+/**
+ * How records of one partition may overlap (see `--ordering`). `message` and `none` overlap alike here; under
+ * `message` a response also waits for the message it answers, which the delivery sees to (it knows the ids).
+ */
+export type Ordering = "partition" | "key" | "message" | "none";
+export const ORDERINGS: readonly Ordering[] = ["partition", "key", "message", "none"];
 
 /** What running in order needs besides the items. */
 export interface OrderOptions<T> {
@@ -16,7 +19,7 @@ export interface OrderOptions<T> {
 
 /**
  * Runs `work` for each item, in order within the ordering's scope: one at a time (`partition`), one at a
- * time per key (`key`), or freely (`none`), never more at once than the limiter allows. `work` returns
+ * time per key (`key`), or freely (`message`, `none`), never more at once than the limiter allows. `work` returns
  * false to halt: no further item starts. Resolves when every started item has finished; rejects with the
  * first error of `work` (after the others finished), or when `signal` aborts while waiting for a slot.
  */

@@ -49,8 +49,9 @@ Deno.test("ordering: key order holds per key, keys overlap, within the limit", a
   assert.notDeepEqual(finished.map((i) => i.id), all.map((i) => i.id), "keys did overlap");
 });
 
-Deno.test("ordering: records without a key wait for nothing; none ignores keys", async () => {
-  for (const [ordering, list] of [["key", items(100, 0)], ["none", items(100, 2)]] as const) {
+Deno.test("ordering: records without a key wait for nothing; message and none ignore keys", async () => {
+  const cases = [["key", items(100, 0)], ["message", items(100, 2)], ["none", items(100, 2)]] as const;
+  for (const [ordering, list] of cases) {
     const { finished, peak } = await run(ordering, list, 16);
     assert.equal(finished.length, 100);
     assert.ok(peak > 2 && peak <= 16, `${ordering}: peak ${peak}`);

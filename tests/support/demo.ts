@@ -98,6 +98,7 @@ async function demo(interrupted: AbortSignal): Promise<void> {
     group: GROUP,
     store,
     args: ["--log-format", "text", "--log-level", "info"],
+    ordering: null, // eventsink's default
   });
   const echo = setInterval(() => flushLog(sink.output()), 200);
   try {

@@ -63,10 +63,16 @@ export interface SpawnOptions {
   store: { url: string };
   args?: string[];
   env?: Record<string, string>;
+  /**
+   * `--ordering`; default partition, as most tests assert the offset order of what was posted; null: none
+   * given, so eventsink's own default (message) applies.
+   */
+  ordering?: string | null;
 }
 
-/** Starts eventsink with JSON debug logs and fast retries, as the tests want it. */
+/** Starts eventsink with JSON debug logs and fast retries, as the tests want it (see SpawnOptions.ordering). */
 export async function spawnEventsink(options: SpawnOptions): Promise<EventsinkProcess> {
+  const ordering = options.ordering === null ? [] : ["--ordering", options.ordering ?? "partition"];
   const args = [
     "run",
     "--frozen",
@@ -91,6 +97,7 @@ export async function spawnEventsink(options: SpawnOptions): Promise<EventsinkPr
     // A free port each: processes of parallel runs must not meet on the default one.
     "--http-listen",
     "127.0.0.1:0",
+    ...ordering,
     ...(options.args ?? []),
   ];
   return spawnWith(args, options.env ?? {});
