@@ -3,9 +3,9 @@
  * answers it) while it takes the others is dead-lettered after the bound; an outage never is.
  */
 import assert from "node:assert/strict";
-import { committedOffsets, createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
+import { createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
 import { endpointUrl, spawnEventsink } from "./support/eventsink_process.ts";
-import { message, openPipeline, validMessages, waitUntil } from "./support/pipeline.ts";
+import { message, openPipeline, validMessages, waitUntilCommittedToEnd } from "./support/pipeline.ts";
 import { get, sample } from "./support/scrape.ts";
 import { headerText, readTopic } from "./support/topic_reader.ts";
 
@@ -38,9 +38,7 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
   const started = performance.now();
   const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS] });
   try {
-    await waitUntil("every record committed", async () => {
-      return (await committedOffsets(p.bootstrap, p.group, p.topic)).get(0) === records.length;
-    }, 120_000);
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 120_000);
     const tookS = (performance.now() - started) / 1000;
     assert.equal(p.store.stored().length, 1_000);
     const [letter, ...more] = await readTopic(p.bootstrap, deadLetterTopic);
@@ -79,11 +77,7 @@ Deno.test("poison: an outage of every request (the probe's too) dead-letters not
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     assert.ok(p.store.requests().some((r) => r.method === "GET" && r.status === 503), "the probe was asked");
     p.store.faults.outage(null);
-    const ends = await endOffsets(p.bootstrap, p.topic);
-    await waitUntil("every record committed", async () => {
-      const committed = await committedOffsets(p.bootstrap, p.group, p.topic);
-      return [...ends].every(([partition, end]) => committed.get(partition) === end);
-    }, 60_000);
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
     assert.equal(p.store.stored().length, 40);
     assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
     sink.signal("SIGTERM");

@@ -3,22 +3,24 @@
  * the message it answers is stored. A response that arrives first is retried for --response-wait.
  */
 import assert from "node:assert/strict";
-import { committedOffsets, createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
+import { createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
 import { spawnEventsink } from "./support/eventsink_process.ts";
 import { asResponseTo, loadFixtures, messageIdOf, withNewIds } from "./support/fhir_variants.ts";
-import { message, openPipeline, type Pipeline, waitUntil } from "./support/pipeline.ts";
+import {
+  message,
+  openPipeline,
+  type Pipeline,
+  waitUntil,
+  waitUntilCommittedToEnd,
+} from "./support/pipeline.ts";
 import { headerText, readTopic } from "./support/topic_reader.ts";
 
 const FHIR_JSON = { "Content-Type": "application/fhir+json" };
 const FAST_RETRIES = ["--retry-initial", "100ms", "--retry-max", "500ms"];
 const [ORDER, DIALOG] = (await loadFixtures()).map((fixture) => fixture.bundle);
 
-async function allCommitted(p: Pipeline): Promise<void> {
-  const ends = await endOffsets(p.bootstrap, p.topic);
-  await waitUntil("every partition committed to its end", async () => {
-    const committed = await committedOffsets(p.bootstrap, p.group, p.topic);
-    return [...ends].every(([partition, end]) => end === 0 || committed.get(partition) === end);
-  }, 60_000);
+function allCommitted(p: Pipeline): Promise<void> {
+  return waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
 }
 
 Deno.test("responses: one produced before its request, which another partition holds up, is stored after it", async () => {

@@ -85,12 +85,13 @@ export async function waitUntilCommittedToEnd(
   bootstrap: string,
   group: string,
   topic: string,
+  timeoutMs?: number,
 ): Promise<void> {
   const ends = await endOffsets(bootstrap, topic);
   await waitUntil("every partition committed to its end", async () => {
     const committed = await committedOffsets(bootstrap, group, topic);
     return [...ends].every(([partition, end]) => end === 0 || committed.get(partition) === end);
-  });
+  }, timeoutMs);
 }
 
 /** The `x-request-id` of every request the stand-in saw, in order. */
