@@ -6,6 +6,7 @@ import { limitRate } from "./src/delivery/rate_limit.ts";
 import { firstToken } from "./src/delivery/tokens.ts";
 import { createKafkaClient, type KafkaClient } from "./src/kafka/client.ts";
 import { createLogger, type Logger, stderrIsJournal } from "./src/log.ts";
+import { createRedactor, type Present, presenter, presentLines } from "./src/outward.ts";
 import { checkEnds } from "./src/operations/check.ts";
 import { startOperations, stopOnSignals } from "./src/operations/operations.ts";
 import { type AttemptLog, createAttemptLog } from "./src/operations/store_watch.ts";
@@ -15,45 +16,46 @@ import { createReplay } from "./src/replay/replay.ts";
 import { planRun, type RunPlan } from "./src/replay/run_plan.ts";
 import { colourOn, stderrDisplay } from "./src/replay/terminal.ts";
 import { CredentialsError, loadCredentials } from "./src/security/credentials.ts";
-import { createRedactor } from "./src/security/secrets.ts";
+import { readStartupFile } from "./src/security/secrets.ts";
 import { createSettle, rejectedHandling } from "./src/settle/settle.ts";
 import { createSink } from "./src/sink/sink.ts";
 import { VERSION, VERSIONS, versionText } from "./src/version.ts";
 
+const USAGE_HINT = "Run 'eventsink --help' for the options.";
+
 /** Wiring: config → parts → run → exit code. The only place that exits. */
 async function main(): Promise<number> {
   const command = parseCommand(Deno.args, (name) => Deno.env.get(name));
+  const redactor = createRedactor();
+  const present = presenter(redactor);
   switch (command.kind) {
     case "help":
-      console.log(command.text);
-      return 0;
     case "version":
-      console.log(versionText(VERSIONS));
+      console.log(command.kind === "help" ? command.text : versionText(VERSIONS));
       return 0;
     case "usage-error":
-      console.error(`eventsink: ${command.message}\nRun 'eventsink --help' for the options.`);
+      console.error(presentLines(present, `eventsink: ${command.message}\n${USAGE_HINT}`));
       return 2;
   }
   const config = command.config;
   // A run by hand (--from-*, --dry-run) gets a group of its own, so the service's group stays as it is.
   const plan = planRun(config, new Date());
   const display = stderrDisplay(config.replay, plan.byHand, Deno.env.get("NO_COLOR"));
-  const redactor = createRedactor();
   const log = createLogger({
     // `check` writes a report for a person: KafkaJS's connection warnings would only repeat what it says.
     level: command.kind === "check" && config.logLevel !== "debug" ? "error" : config.logLevel,
     format: config.logFormat,
     journal: stderrIsJournal(Deno.env.get("JOURNAL_STREAM")),
-    redact: redactor.apply,
+    present,
     write: display.writeLog,
   });
   if (command.kind === "run") {
     log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group: plan.group });
   }
-  const files = { readTextFile: Deno.readTextFile, now: new Date(), redactor };
+  const files = { readTextFile: readStartupFile, now: new Date(), redactor };
   const credentials = await loadCredentials(config, files).catch((error) => {
     if (!(error instanceof CredentialsError)) throw error;
-    log.error(`Cannot start: ${error.message}`);
+    error.message.split("\n").forEach((problem) => log.error(`Cannot start: ${problem}`));
   });
   if (credentials === undefined) return 2;
   const attempts = createAttemptLog(Date.now);
@@ -71,20 +73,21 @@ async function main(): Promise<number> {
   if (command.kind === "check") {
     const { report, passed } = await checkEnds(config, { ...store, kafka: kafka.inspect });
     await kafka.close().catch(() => {});
-    console.log(report);
+    console.log(presentLines(present, report));
     return passed ? 0 : 1;
   }
   const { tokens } = store;
   if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
-  return await run(config, plan, { log, display, kafka, store, attempts });
+  return await run(config, plan, { log, display, kafka, store, attempts, present });
 }
 
 /** The run: the sink (inside a replay, for a run by hand) with operations beside it, until stopped. */
 async function run(
   config: Config,
   plan: RunPlan,
-  { log, display, kafka, store, attempts }: {
+  { log, display, kafka, store, attempts, present }: {
     log: Logger;
+    present: Present;
     display: Display;
     kafka: KafkaClient;
     store: ReturnType<typeof connectEventStore>;
@@ -100,7 +103,7 @@ async function run(
       admin: kafka.replayAdmin(),
       display,
       log,
-      print: (text) => console.log(text),
+      print: (text) => console.log(presentLines(present, text)),
       colour: colourOn(Deno.stdout, Deno.env.get("NO_COLOR")),
       now: Date.now,
       largest: dryRun?.largest,
@@ -117,7 +120,7 @@ async function run(
   });
   const onRejected = dryRun
     ? DRY_RUN_REJECTED
-    : rejectedHandling(config, { publish: kafka.producer.publish, log, sleep, version: VERSION });
+    : rejectedHandling(config, { publish: kafka.producer.publish, log, sleep, version: VERSION, present });
   const sink = createSink(config, {
     consumer: replay?.wrap(kafka.consumer) ?? kafka.consumer,
     partitionStarts: kafka.partitionStarts,
@@ -136,8 +139,7 @@ async function run(
     env: (name) => Deno.env.get(name),
   }).catch((error) => log.error(`Cannot start: ${(error as Error).message}`));
   if (operations === undefined) return 1;
-  // Every file eventsink reads has been read (and the sd_notify socket bound): from here on, before it
-  // consumes anything, nothing in this process can read a file.
+  // Every file is read and the sd_notify socket bound: before consuming, give up reading files for good.
   Deno.permissions.revokeSync({ name: "read" });
   stopOnSignals(() => {
     sink.stop();
@@ -150,9 +152,7 @@ async function run(
     return 1;
   } finally {
     // The sink stopped the consumer; the producer and the admin client are closed here.
-    await kafka.close().catch((error) =>
-      log.warn("Closing Kafka connections failed", { error: error.message })
-    );
+    await kafka.close().catch((e) => log.warn("Closing Kafka connections failed", { error: e.message }));
     await operations.close();
   }
 }

@@ -1,4 +1,5 @@
 import { fstatSync } from "node:fs";
+import { type Present, presenter } from "./outward.ts";
 
 /** Log levels, least severe first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -24,8 +25,11 @@ interface LoggerOptions {
   /** Where finished lines go; stderr by default so that stdout stays free for reports. */
   write?: (line: string) => void;
   now?: () => Date;
-  /** Masks secrets in the message and every text field (see security/secrets.ts); none by default. */
-  redact?: (text: string) => string;
+  /**
+   * Masks secrets in, neutralises and cuts the message and every text field (see outward.ts); by default
+   * neutralises and cuts only.
+   */
+  present?: Present;
   /**
    * Stderr is the journal: each line starts with its syslog priority (`<3>` … `<7>`), which journald takes
    * off and keeps as the entry's priority; text lines carry no time, journald records it.
@@ -41,14 +45,14 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
   const write = options.write ?? writeStderr;
   const now = options.now ?? (() => new Date());
   const threshold = LOG_LEVELS.indexOf(options.level);
-  const redact = options.redact ?? ((text: string) => text);
+  const present = options.present ?? presenter();
   const emit = (level: LogLevel, text: string, fields: LogFields = {}) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return;
-    const message = redact(text);
+    const message = present(text);
     const all = Object.fromEntries(
       Object.entries({ ...base, ...fields }).map(([key, value]) => [
         key,
-        typeof value === "string" ? redact(value) : value,
+        typeof value === "string" ? present(value) : value,
       ]),
     );
     const line = options.format === "json"

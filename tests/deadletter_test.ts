@@ -63,10 +63,12 @@ Deno.test("dead letters keep the original record and say why; a redrive re-posts
     assert.match(headerText(letter, "eventsink.source.timestamp")!, /^\d+$/);
   }
   assert.equal(headerText(letters[0]!, "trace"), "t-1", "other original headers kept");
+  // The reason is as logged, without quoted text (it may be the record's); the diagnostics are whole.
   assert.match(
     headerText(letters[1]!, "eventsink.error.reason")!,
-    /EventStore answered 422: Bundle must be of type 'Message'/,
+    /EventStore answered 422: Bundle must be of type '…'/,
   );
+  assert.equal(headerText(letters[1]!, "eventsink.error.diagnostics"), "Bundle must be of type 'Message'");
 
   // The rule is fixed: redrive the dead-letter topic with eventsink itself, in a group of its own.
   p.store.faults.reset();

@@ -1,6 +1,7 @@
 import { formatDuration } from "../duration.ts";
 import { formatAddress } from "../operations/endpoints.ts";
-import { describeSecretSource, REDACTED } from "../security/secrets.ts";
+import { REDACTED } from "../outward.ts";
+import { describeSecretSource } from "../security/secrets.ts";
 import type { Config } from "./parse.ts";
 
 /** The effective configuration as log fields: secrets as "[redacted]" with their source, header values left out. */

@@ -93,6 +93,15 @@ export function parseCommand(args: string[], env: Env): ParsedCommand {
   if (flags.version) return { kind: "version" };
 
   const errors: string[] = [];
+  const tlsOff = env(NODE_TLS_REJECT_UNAUTHORIZED);
+  if (tlsOff !== undefined && tlsOff !== "1") {
+    // Deno's node:tls reads it without a permission check: KafkaJS and undici would stop verifying.
+    errors.push(
+      `${NODE_TLS_REJECT_UNAUTHORIZED}=${tlsOff} is set in the environment, which could turn off TLS ` +
+        "certificate verification; eventsink always verifies certificates: unset it (a CA of your own " +
+        "goes in --eventstore-ca / --kafka-ca)",
+    );
+  }
   const raw = rawValues(flags, env, errors);
   const config = errors.length === 0 ? buildConfig(raw, env, errors) : undefined;
   if (errors.length > 0 || config === undefined) {
@@ -129,7 +138,14 @@ function rawValues(
 }
 
 /** A secret tried as a flag (`--oauth-client-secret …`) gets told where secrets go instead. */
+/** The environment variable with which Node's TLS stops verifying certificates; eventsink refuses it. */
+export const NODE_TLS_REJECT_UNAUTHORIZED = "NODE_TLS_REJECT_UNAUTHORIZED";
+
 function withSecretHint(message: string): string {
+  // A stray argument may be a secret given after a flag that takes none: it is not repeated.
+  if (message.startsWith("Unexpected argument")) {
+    return "an argument without an option (not repeated here: it may be a secret); options are --name value";
+  }
   const flag = /^Unknown option '--([^']+)'/.exec(message)?.[1];
   const spec = Object.values(SECRETS).find((secret) => secret.fileOption === `${flag}-file`);
   if (spec === undefined) return message;

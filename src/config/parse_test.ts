@@ -311,7 +311,43 @@ Deno.test("config: `check` takes the same options and is its own command", () =>
   assert.equal(parsed.kind, "check");
   assert.equal((parsed as { config: Config }).config.topic, "t");
   assert.match(usageError(["check"]), /--eventstore-url is required/);
-  assert.match(usageError([...URL_FLAG, "check"]), /Unexpected argument 'check'/);
+  assert.match(usageError([...URL_FLAG, "check"]), /an argument without an option/);
+});
+
+Deno.test("config: usage errors never repeat what may be a secret", () => {
+  const SECRET = "S3cretValue9";
+  const cases: Array<[string[], RegExp]> = [
+    [[...URL_FLAG, "--eventstore-headers", `X-Api-Key: ${SECRET}`], /an entry is not name=value/],
+    [["--eventstore-url", `http://user:${SECRET}@[bad`], /is not a URL/],
+    [
+      ["--eventstore-url", `https://user:${SECRET}@eventstore.example`],
+      /must not carry a user name or password/,
+    ],
+    [[...URL_FLAG, "--oauth-token-url", `http://user:${SECRET}@127.0.0.1:1/token`], /user name or password/],
+    [[...URL_FLAG, "--topic", "t", SECRET], /an argument without an option/],
+  ];
+  for (const [args, expected] of cases) {
+    const message = usageError(args);
+    assert.match(message, expected);
+    assert.ok(!message.includes(SECRET), message);
+  }
+});
+
+Deno.test("config: only http and https URLs", () => {
+  assert.match(
+    usageError([...URL_FLAG, "--oauth-discovery-url", "file:///etc/passwd"]),
+    /--oauth-discovery-url "file:\/\/\/etc\/passwd" must be http or https, not file/,
+  );
+});
+
+Deno.test("config: NODE_TLS_REJECT_UNAUTHORIZED set (but to 1) refuses to start", () => {
+  for (const value of ["0", "false", ""]) {
+    assert.match(
+      usageError(URL_FLAG, { NODE_TLS_REJECT_UNAUTHORIZED: value }),
+      /NODE_TLS_REJECT_UNAUTHORIZED=.* is set/,
+    );
+  }
+  assert.equal(parseCommand(URL_FLAG, (name) => ({ NODE_TLS_REJECT_UNAUTHORIZED: "1" })[name]).kind, "run");
 });
 Deno.test("config: runs by hand", async (t) => {
   await t.step("defaults: the service, no limit", () => {

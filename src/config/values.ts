@@ -2,7 +2,7 @@
  * The value parsers: each turns one option's text (or a few related options) into its typed value, and
  * adds a line to `errors` for whatever is wrong, naming the flag.
  */
-import { isSecureOrLocal } from "../security/transport.ts";
+import { isSecureOrLocal, printableUrl, webUrlProblem } from "../security/transport.ts";
 import {
   type EventStoreAuth,
   type KafkaSasl,
@@ -59,21 +59,14 @@ export function parseEventStoreUrl(text: string, errors: string[]): string {
     errors.push("--eventstore-url is required (or EVENTSINK_EVENTSTORE_URL / HOPS_EVENTSTORE_BASE_URL)");
     return "";
   }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    errors.push(`--eventstore-url "${text}" is not a URL (e.g. https://eventstore.example.org)`);
+  const problem = webUrlProblem(text);
+  if (problem !== undefined) {
+    errors.push(`--eventstore-url "${printableUrl(text)}" ${problem} (e.g. https://eventstore.example.org)`);
     return "";
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    errors.push(`--eventstore-url must be http or https; got "${url.protocol}"`);
-  }
+  const url = new URL(text);
   if (url.search !== "" || url.hash !== "") {
     errors.push("--eventstore-url must be a base URL without query or fragment");
-  }
-  if (url.username !== "" || url.password !== "") {
-    errors.push("--eventstore-url must not carry credentials");
   }
   return url.href.replace(/\/+$/, "");
 }
@@ -97,10 +90,13 @@ export function parseHeaders(text: string, errors: string[]): Record<string, str
   for (const pair of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const at = pair.indexOf("=");
     const name = (at < 0 ? pair : pair.slice(0, at)).trim().toLowerCase();
-    if (at < 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
-      errors.push(
-        `--eventstore-headers: "${at < 0 ? pair : name}" is not name=value with a valid header name`,
-      );
+    // The entry is not quoted: it may be a secret value given as "Name: value".
+    if (at < 0) {
+      errors.push("--eventstore-headers: an entry is not name=value (entries are comma-separated)");
+      continue;
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+      errors.push(`--eventstore-headers: "${name}" is not a valid header name`);
       continue;
     }
     if (OWN_HEADERS.has(name)) {
@@ -227,15 +223,13 @@ function missingSecret(spec: SecretSpec): string {
 
 /** An OAuth2 URL: https, or http to localhost only. */
 function endpointUrl(option: OptionName, text: string, errors: string[]): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    errors.push(`--${option} "${text}" is not a URL`);
+  const problem = webUrlProblem(text);
+  if (problem !== undefined) {
+    errors.push(`--${option} "${printableUrl(text)}" ${problem}`);
     return text;
   }
-  if (!isSecureOrLocal(url.href)) {
+  if (!isSecureOrLocal(text)) {
     errors.push(`--${option} must be https (http only to localhost): the client secret goes there`);
   }
-  return url.href;
+  return new URL(text).href;
 }

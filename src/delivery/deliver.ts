@@ -19,7 +19,8 @@ import { sleep } from "../async.ts";
  */
 export type DeliveryResult =
   | { kind: "delivered"; status: number; attempts: number }
-  | { kind: "rejected"; status: number | undefined; reason: string; attempts: number }
+  /** `reason` as logged; `diagnostics`, the EventStore's text in full, for the dead letter only. */
+  | { kind: "rejected"; status: number | undefined; reason: string; diagnostics?: string; attempts: number }
   | { kind: "tombstone" };
 
 /** Delivers one record: resolves once delivered or rejected; rejects only when `signal` aborts. */
@@ -143,7 +144,7 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
         if (deps.answers === undefined || waitMs === undefined || !isUnknownRequest(outcome)) {
           return {
             kind: "done",
-            value: { kind: "rejected", status: outcome.status, reason: outcome.reason, attempts },
+            value: rejection(outcome, outcome.reason, attempts),
           };
         }
         // The message it answers may be on another partition, in another process, or not produced yet.
@@ -155,20 +156,20 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
           };
         }
         const reason = `${outcome.reason} (still after --response-wait ${formatDuration(waitMs)})`;
-        return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
+        return { kind: "done", value: rejection(outcome, reason, attempts) };
       }
       case "retry": {
         const failingMs = deps.now() - firstAt;
         if (deps.policy.giveUpMs !== undefined && !configFault && failingMs >= deps.policy.giveUpMs) {
           const reason = `gave up after ${attempts} attempts over ${wholeSeconds(failingMs)} ` +
             `(--retry-give-up): ${outcome.reason}`;
-          return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
+          return { kind: "done", value: rejection(outcome, reason, attempts) };
         }
         if (!configFault && await isPoison(deps, outcome, attempts, firstAt)) {
           deps.onPoison?.();
           const reason = `failed on all ${attempts} attempts over ${wholeSeconds(failingMs)} while the ` +
             `EventStore worked, so it is taken as rejected (--poison-after): ${outcome.reason}`;
-          return { kind: "done", value: { kind: "rejected", status: outcome.status, reason, attempts } };
+          return { kind: "done", value: rejection(outcome, reason, attempts) };
         }
         const fields = { attempt: attempts, status: outcome.status, reason: outcome.reason };
         const failure = { message: "Delivery failed, will retry", fields };
@@ -198,6 +199,22 @@ async function isPoison(
   if (deps.evidence === undefined || !isPoisonFailure(outcome)) return false;
   if (!pastPoisonBound(deps.policy.poison, attempts, deps.now() - firstAt)) return false;
   return await deps.evidence.worksSince(firstAt);
+}
+
+/** A record's rejection for `reason`, with the EventStore's diagnostics of `outcome` for the dead letter. */
+function rejection(
+  outcome: Extract<Outcome, { kind: "rejected" | "retry" }>,
+  reason: string,
+  attempts: number,
+): Extract<DeliveryResult, { kind: "rejected" }> {
+  const { status, diagnostics } = outcome;
+  return {
+    kind: "rejected",
+    status,
+    reason,
+    attempts,
+    ...(diagnostics === undefined ? {} : { diagnostics }),
+  };
 }
 
 /** An elapsed time for a reason, in whole seconds (at least 1s). */

@@ -2,10 +2,11 @@
  * OAuth2 client credentials (RFC 6749 §4.4): the token request, the token endpoint found directly or by
  * OpenID Connect discovery, and what an endpoint's answer means for the delivery waiting on it.
  */
-import { isSecureOrLocal } from "../security/transport.ts";
-import type { EventStoreCredentials } from "../security/credentials.ts";
+import { isSecureOrLocal, printableUrl, webUrlProblem } from "../security/transport.ts";
+import { readBodyStart } from "./sender.ts";
+import { basicCredentials, type EventStoreCredentials } from "../security/credentials.ts";
 import { parseRetryAfter } from "./backoff.ts";
-import { classifyFetchError, isRetriableStatus, type Outcome, retryOutcome } from "./outcome.ts";
+import { capitalise, classifyFetchError, isRetriableStatus, type Outcome, retryOutcome } from "./outcome.ts";
 import { USER_AGENT } from "../version.ts";
 
 /** Why there is no token: a failure outcome for the delivery that needed one. */
@@ -40,22 +41,13 @@ export function tokenRequest(client: OAuth2Client): TokenRequest {
     "user-agent": USER_AGENT,
   };
   if (client.clientAuth === "client_secret_basic") {
-    // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and base64-encoded.
-    const pair = `${formEncode(client.clientId)}:${formEncode(client.clientSecret.reveal())}`;
-    headers.authorization = `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(pair)))}`;
+    headers.authorization = `Basic ${basicCredentials(client.clientId, client.clientSecret.reveal())}`;
   } else {
     form.set("client_id", client.clientId);
     form.set("client_secret", client.clientSecret.reveal());
   }
   return { headers, body: form.toString() };
 }
-
-function formEncode(text: string): string {
-  return new URLSearchParams({ x: text }).toString().slice(2);
-}
-
-/** Longest error description kept from a token endpoint's answer. */
-const MAX_DESCRIPTION_CHARS = 300;
 
 /** OAuth2 errors (RFC 6749 §5.2) that no retry can fix. */
 const CLIENT_ERRORS: Record<string, string> = {
@@ -93,20 +85,31 @@ export function classifyTokenAnswer(
         reason: `${who} issued a "${type}" token; eventsink sends bearer tokens`,
       };
     }
-    const expiresIn = Number(json?.expires_in);
-    const lifetimeMs = Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn * 1_000 : undefined;
-    return { kind: "token", token: { value, lifetimeMs } };
+    return { kind: "token", token: { value, lifetimeMs: tokenLifetimeMs(json?.expires_in) } };
   }
   if (isRetriableStatus(status)) return retryOutcome(status, `${who} answered ${status}`, retryAfterMs);
   const error = typeof json?.error === "string" ? json.error : undefined;
-  const description = typeof json?.error_description === "string"
-    ? `: ${json.error_description.slice(0, MAX_DESCRIPTION_CHARS)}`
-    : "";
+  const description = typeof json?.error_description === "string" ? `: ${json.error_description}` : "";
   const meaning = error === undefined ? undefined : CLIENT_ERRORS[error];
   const reason = meaning !== undefined
     ? `${who} ${meaning} (${status} ${error}${description})`
     : `${who} answered ${status}${error === undefined ? "" : ` ${error}${description}`}`;
   return { kind: "config-fault", status, reason };
+}
+
+/** Shortest token lifetime eventsink believes: an `expires_in` of 0.001 must not mean a token request per POST. */
+export const MIN_TOKEN_LIFETIME_MS = 60_000;
+/** Longest: a token is never kept for more than a day, whatever the endpoint says. */
+export const MAX_TOKEN_LIFETIME_MS = 24 * 3_600_000;
+
+/**
+ * A token's lifetime from `expires_in` (seconds), clamped to a minute … a day; undefined when the endpoint
+ * gave none (or no number), so that the default applies. Pure.
+ */
+export function tokenLifetimeMs(expiresIn: unknown): number | undefined {
+  const seconds = typeof expiresIn === "string" && expiresIn.trim() !== "" ? Number(expiresIn) : expiresIn;
+  if (typeof seconds !== "number" || Number.isNaN(seconds)) return undefined;
+  return Math.min(MAX_TOKEN_LIFETIME_MS, Math.max(MIN_TOKEN_LIFETIME_MS, seconds * 1_000));
 }
 
 /** Reads the token endpoint from an OpenID Connect discovery document. Pure. */
@@ -125,18 +128,20 @@ export function classifyDiscoveryAnswer(
     };
   }
   const endpoint = parseJsonObject(body)?.token_endpoint;
-  if (typeof endpoint !== "string" || !URL.canParse(endpoint)) {
+  if (typeof endpoint !== "string") {
     return {
       kind: "config-fault",
       status,
       reason: `${who} names no token_endpoint (check --oauth-discovery-url)`,
     };
   }
-  if (!isSecureOrLocal(endpoint)) {
+  const problem = webUrlProblem(endpoint) ??
+    (isSecureOrLocal(endpoint) ? undefined : "is not https (http only to localhost)");
+  if (problem !== undefined) {
     return {
       kind: "config-fault",
       status,
-      reason: `${who} names a token endpoint that is not https: ${endpoint}`,
+      reason: `${who} names a token endpoint that ${problem}: ${printableUrl(endpoint)}`,
     };
   }
   return { kind: "endpoint", tokenUrl: new URL(endpoint).href };
@@ -150,6 +155,9 @@ function parseJsonObject(body: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
+
+/** Longest token or discovery answer read: both are a few KB; a peer sending without end is cut here. */
+const MAX_BODY_BYTES = 1024 * 1024;
 
 /** How token requests reach the network. */
 export interface TokenFetchOptions {
@@ -177,7 +185,16 @@ export function oauth2TokenFetcher(
         signal: AbortSignal.timeout(options.timeoutMs),
         ...(options.client ? { client: options.client } : {}),
       });
-      return { response, body: await response.text() };
+      const body = await readBodyStart(response, MAX_BODY_BYTES);
+      if (!body.complete) {
+        return {
+          kind: "config-fault" as const,
+          reason: `${
+            capitalise(peer)
+          } answered with more than 1 MiB; its answers are a few KB (check the URL)`,
+        };
+      }
+      return { response, body: body.text };
     } catch (error) {
       const failure = classifyFetchError(error, options.timeoutMs, peer);
       if (failure === undefined) throw error;

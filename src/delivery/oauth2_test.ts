@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { classifyDiscoveryAnswer, classifyTokenAnswer, type OAuth2Client, tokenRequest } from "./oauth2.ts";
+import {
+  classifyDiscoveryAnswer,
+  classifyTokenAnswer,
+  type OAuth2Client,
+  tokenLifetimeMs,
+  tokenRequest,
+} from "./oauth2.ts";
 import { Secret } from "../security/secrets.ts";
 
 const CLIENT: OAuth2Client = {
@@ -39,6 +45,16 @@ Deno.test("token answer: a token and its lifetime", () => {
   });
   const noExpiry = classifyTokenAnswer("u", 200, JSON.stringify({ access_token: "t", token_type: "bearer" }));
   assert.deepEqual(noExpiry, { kind: "token", token: { value: "t", lifetimeMs: undefined } });
+});
+
+Deno.test("token answer: expires_in is held between a minute and a day", () => {
+  assert.equal(tokenLifetimeMs(0.001), 60_000);
+  assert.equal(tokenLifetimeMs(-5), 60_000);
+  assert.equal(tokenLifetimeMs(1e308), 86_400_000);
+  assert.equal(tokenLifetimeMs("3600"), 3_600_000, "some endpoints send it as a string");
+  for (const none of [undefined, null, "", "soon", Number.NaN]) {
+    assert.equal(tokenLifetimeMs(none), undefined);
+  }
 });
 
 Deno.test("token answer: a wrong secret is a configuration fault that says what to check", () => {
@@ -97,5 +113,21 @@ Deno.test("discovery: the token endpoint is read from the document; problems say
     })
       .reason,
     /not https/,
+  );
+  const withPassword = classifyDiscoveryAnswer(
+    document,
+    200,
+    '{"token_endpoint":"https://user:pa55word@login.test/token"}',
+  ) as { kind: string; reason: string };
+  assert.equal(withPassword.kind, "config-fault");
+  assert.match(
+    withPassword.reason,
+    /must not carry a user name or password: https:\/\/\[redacted\]@login\.test/,
+  );
+  assert.ok(!withPassword.reason.includes("pa55word"), withPassword.reason);
+  assert.match(
+    (classifyDiscoveryAnswer(document, 200, '{"token_endpoint":"file:///etc/passwd"}') as { reason: string })
+      .reason,
+    /must be http or https, not file/,
   );
 });

@@ -1,4 +1,5 @@
 import { errorChainText, explainTlsFailure } from "../security/tls_errors.ts";
+import { NOTHING_SAID, type StoreSaid } from "./diagnostics.ts";
 
 /**
  * What one POST to the EventStore came to, as `classifyStatus` reads the answer: a 2xx is delivered; a
@@ -9,10 +10,13 @@ import { errorChainText, explainTlsFailure } from "../security/tls_errors.ts";
  */
 export type Outcome =
   | { kind: "delivered"; status: number }
-  /** The message itself is wrong; sending it again cannot help. */
-  | { kind: "rejected"; status: number; reason: string }
+  /**
+   * The message itself is wrong; sending it again cannot help. `reason` is for log lines (without the
+   * record's content, see diagnostics.ts); `diagnostics`, the EventStore's text in full, for the dead letter.
+   */
+  | { kind: "rejected"; status: number; reason: string; diagnostics?: string }
   /** Transient: the same request may succeed later. */
-  | { kind: "retry"; status?: number; reason: string; retryAfterMs?: number }
+  | { kind: "retry"; status?: number; reason: string; retryAfterMs?: number; diagnostics?: string }
   /** eventsink or a peer is misconfigured; every message would fail alike, so hold and retry. */
   | { kind: "config-fault"; status?: number; reason: string };
 
@@ -53,25 +57,35 @@ const CONFIG_FAULT_HINTS: Record<number, string> = {
   405: "check --eventstore-url: the base URL, without /fhir/4.0",
 };
 
-/** Classifies an HTTP answer. `detail` is the OperationOutcome diagnostics, if any. */
-export function classifyStatus(status: number, detail: string, retryAfterMs?: number): Outcome {
-  const said = `EventStore answered ${status}${detail === "" ? "" : `: ${detail}`}`;
+/** Classifies an HTTP answer by its status and what its OperationOutcome said (see diagnostics.ts). */
+export function classifyStatus(
+  status: number,
+  said: StoreSaid = NOTHING_SAID,
+  retryAfterMs?: number,
+): Outcome {
+  const answered = `EventStore answered ${status}${said.logged === "" ? "" : `: ${said.logged}`}`;
+  const full = said.full === "" ? {} : { diagnostics: said.full };
   if (status >= 200 && status < 300) return { kind: "delivered", status };
   if (REJECTED_STATUSES.has(status)) {
-    const hint = detail === "" ? REJECTION_HINTS[status] : undefined;
-    return { kind: "rejected", status, reason: hint === undefined ? said : `${said} (${hint})` };
+    const hint = said.logged === "" ? REJECTION_HINTS[status] : undefined;
+    return {
+      kind: "rejected",
+      status,
+      reason: hint === undefined ? answered : `${answered} (${hint})`,
+      ...full,
+    };
   }
-  if (isRetriableStatus(status)) return retryOutcome(status, said, retryAfterMs);
+  if (isRetriableStatus(status)) return { ...retryOutcome(status, answered, retryAfterMs), ...full };
   if (status >= 300 && status < 400) {
     return {
       kind: "config-fault",
       status,
-      reason: `${said} (a redirect: set --eventstore-url to the final URL)`,
+      reason: `${answered} (a redirect: set --eventstore-url to the final URL)`,
     };
   }
   // Unknown 4xx and anything else: hold the record rather than lose it, and let an operator look.
   const hint = CONFIG_FAULT_HINTS[status];
-  return { kind: "config-fault", status, reason: hint === undefined ? said : `${said} (${hint})` };
+  return { kind: "config-fault", status, reason: hint === undefined ? answered : `${answered} (${hint})` };
 }
 
 /** The TLS options of the EventStore, which a TLS failure points at. */
@@ -105,36 +119,6 @@ export function classifyFetchError(
   return undefined;
 }
 
-function capitalise(text: string): string {
+export function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-/** Longest diagnostics text kept from an OperationOutcome, for log lines and dead-letter headers. */
-export const MAX_DIAGNOSTICS_CHARS = 500;
-
-/** Extracts the human-readable part of an OperationOutcome body; "" when there is none. */
-export function operationOutcomeDiagnostics(body: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return "";
-  }
-  if (!isRecord(parsed) || parsed.resourceType !== "OperationOutcome" || !Array.isArray(parsed.issue)) {
-    return "";
-  }
-  const texts = parsed.issue.filter(isRecord).map((issue) => {
-    const details = isRecord(issue.details) ? issue.details.text : undefined;
-    const text = issue.diagnostics ?? details ?? issue.code;
-    return typeof text === "string" ? text : "";
-  }).filter((text) => text !== "");
-  return truncate(texts.join("; "), MAX_DIAGNOSTICS_CHARS);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

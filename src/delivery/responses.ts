@@ -10,7 +10,7 @@ import type { Outcome } from "./outcome.ts";
 /** The EventStore's answer to a response whose request it has not stored (yet). */
 export function isUnknownRequest(outcome: Outcome): boolean {
   return outcome.kind === "rejected" && outcome.status === 422 &&
-    /Message with ID=\S+ does not exist\./.test(outcome.reason);
+    /Message with ID=\S+ does not exist\./.test(outcome.diagnostics ?? outcome.reason);
 }
 
 /** The messages being delivered in this process, so that a response can wait for its request. */

@@ -1,4 +1,5 @@
-import { classifyFetchError, classifyStatus, operationOutcomeDiagnostics, type Outcome } from "./outcome.ts";
+import { classifyFetchError, classifyStatus, type Outcome } from "./outcome.ts";
+import { readOperationOutcome } from "./diagnostics.ts";
 import { parseRetryAfter } from "./backoff.ts";
 import { type TlsMaterial, tlsOptions } from "../security/tls_files.ts";
 import { searchUrl } from "./request.ts";
@@ -22,7 +23,8 @@ export function createEventStoreClient(
   tls: TlsMaterial,
   connections: { maxInFlight: number; http2: boolean },
 ): Deno.HttpClient {
-  const { ca, ...identity } = tlsOptions(tls);
+  // Deno's client always verifies: it has no option to turn that off (only a command-line flag has).
+  const { ca, rejectUnauthorized: _, ...identity } = tlsOptions(tls);
   return Deno.createHttpClient({
     ...(ca ? { caCerts: ca } : {}),
     ...identity,
@@ -107,7 +109,7 @@ function undiciSender(agent: Dispatcher): Send {
       signal.addEventListener("abort", onAbort, { once: true });
       const answer = () => {
         signal.removeEventListener("abort", onAbort);
-        resolve({ status, retryAfter, body: decodeStart(chunks, size) });
+        resolve({ status, retryAfter, body: decodeStart(chunks, size, MAX_ANSWER_BYTES) });
       };
       agent.dispatch({
         origin: target.origin,
@@ -178,7 +180,7 @@ export async function post(
   try {
     const answer = await options.send(request, attempt.signal);
     const retryAfterMs = parseRetryAfter(answer.retryAfter, new Date());
-    return classifyStatus(answer.status, operationOutcomeDiagnostics(answer.body), retryAfterMs);
+    return classifyStatus(answer.status, readOperationOutcome(answer.body, request.body), retryAfterMs);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     const outcome = classifyFetchError(error, options.timeoutMs);
@@ -228,9 +230,9 @@ export async function probeSearch(
     });
     if (response.status >= 200 && response.status < 300) {
       await response.body?.cancel();
-      return classifyStatus(response.status, "");
+      return classifyStatus(response.status);
     }
-    return classifyStatus(response.status, operationOutcomeDiagnostics(await readAnswer(response)));
+    return classifyStatus(response.status, readOperationOutcome(await readAnswer(response)));
   } catch (error) {
     const outcome = classifyFetchError(error, options.timeoutMs);
     if (outcome === undefined) throw error;
@@ -239,45 +241,43 @@ export async function probeSearch(
 }
 
 /** Reads the answer body up to a limit; reading it to the end lets the connection be reused. */
-function readAnswer(response: Response): Promise<string> {
-  if (response.body === null) return Promise.resolve("");
-  return readStart(
-    response.body,
-    Number(response.headers.get("content-length") ?? NaN),
-    () => response.text(),
-  );
+async function readAnswer(response: Response): Promise<string> {
+  return (await readBodyStart(response, MAX_ANSWER_BYTES)).text;
 }
 
 /**
- * The start of a body as text: all of it in one go when its announced `length` is within the limit, else
- * chunk by chunk up to the limit (leaving the loop early cancels the rest).
+ * The start of a body as text, at most `maxBytes` of it, and whether that was all: all of it in one go
+ * when its announced length is within the limit, else chunk by chunk up to the limit (leaving the loop
+ * early cancels the rest, so that a peer sending without end costs nothing but the limit).
  */
-async function readStart(
-  body: AsyncIterable<Uint8Array>,
-  length: number,
-  whole: () => Promise<string>,
-): Promise<string> {
-  if (length <= MAX_ANSWER_BYTES) return await whole();
+export async function readBodyStart(
+  response: Response,
+  maxBytes: number,
+): Promise<{ text: string; complete: boolean }> {
+  if (response.body === null) return { text: "", complete: true };
+  if (Number(response.headers.get("content-length") ?? NaN) <= maxBytes) {
+    return { text: await response.text(), complete: true };
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of body) {
+  for await (const chunk of response.body) {
     chunks.push(chunk);
     size += chunk.length;
-    if (size >= MAX_ANSWER_BYTES) break;
+    if (size > maxBytes) break;
   }
-  return decodeStart(chunks, size);
+  return { text: decodeStart(chunks, size, maxBytes), complete: size <= maxBytes };
 }
 
 const utf8 = new TextDecoder();
 
-/** The first MAX_ANSWER_BYTES of a body that came in `chunks` (of `size` bytes in all), as text. */
-function decodeStart(chunks: readonly Uint8Array[], size: number): string {
-  if (chunks.length === 1) return utf8.decode(chunks[0]!.subarray(0, MAX_ANSWER_BYTES));
+/** The first `max` bytes of a body that came in `chunks` (of `size` bytes in all), as text. */
+function decodeStart(chunks: readonly Uint8Array[], size: number, max: number): string {
+  if (chunks.length === 1) return utf8.decode(chunks[0]!.subarray(0, max));
   const bytes = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, at);
     at += chunk.length;
   }
-  return utf8.decode(bytes.subarray(0, MAX_ANSWER_BYTES));
+  return utf8.decode(bytes.subarray(0, max));
 }

@@ -68,6 +68,7 @@ test("sender: the body byte for byte with its Content-Type; statuses, Retry-Afte
       kind: "rejected",
       status: 422,
       reason: "EventStore answered 422: Bundle.type must be message",
+      diagnostics: "Bundle.type must be message",
     });
     assert.deepEqual(await post(postTo(server.url), new AbortController().signal, options), {
       kind: "retry",

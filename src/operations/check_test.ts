@@ -121,11 +121,11 @@ Deno.test("check: the EventStore's answers, each with what to do", async () => {
   const cases = [
     // A configuration fault's reason names what to check itself (delivery/outcome.ts); check adds nothing.
     [
-      classifyStatus(401, "a bearer token is required"),
+      classifyStatus(401, { logged: "a bearer token is required", full: "a bearer token is required" }),
       /answered 401: a bearer token is required \(check the EventStore credentials\)$/,
     ],
     [
-      classifyStatus(404, ""),
+      classifyStatus(404),
       /answered 404 \(check --eventstore-url: the base URL, without \/fhir\/4\.0\)$/,
     ],
     [

@@ -4,14 +4,8 @@
  * at once, by path and reason, before anything connects.
  */
 import { isSecureOrLocal } from "./transport.ts";
-import {
-  readSecret,
-  type Redactor,
-  type Secret,
-  SecretError,
-  type SecretSource,
-  type SecretSpec,
-} from "./secrets.ts";
+import type { Redactor } from "../outward.ts";
+import { readSecret, type Secret, SecretError, type SecretSource, type SecretSpec } from "./secrets.ts";
 import { loadTlsFiles, TlsFileError, type TlsFiles, type TlsMaterial } from "./tls_files.ts";
 
 /** How eventsink authenticates its client to the OAuth2 token endpoint (RFC 6749 §2.3.1). */
@@ -74,6 +68,8 @@ export interface CredentialOptions {
   /** Credentials go only to https (or localhost). */
   eventstoreUrl: string;
   eventstoreAuth: EventStoreAuth;
+  /** Extra headers (API keys): credentials too, and masked like them. */
+  eventstoreHeaders: Record<string, string>;
   eventstoreTls: TlsFiles;
   /** Undefined: plaintext to Kafka. */
   kafkaTls: TlsFiles | undefined;
@@ -92,6 +88,19 @@ export interface Credentials {
   eventstoreTls: TlsMaterial;
   kafkaTls: TlsMaterial | undefined;
   kafkaSasl: (Omit<KafkaSasl, "password"> & { password: Secret }) | undefined;
+}
+
+/**
+ * The value of a Basic authorization for an OAuth2 client (RFC 6749 §2.3.1: id and secret are form-encoded
+ * before they are joined and base64-encoded).
+ */
+export function basicCredentials(clientId: string, clientSecret: string): string {
+  const pair = `${formEncode(clientId)}:${formEncode(clientSecret)}`;
+  return btoa(String.fromCharCode(...new TextEncoder().encode(pair)));
+}
+
+function formEncode(text: string): string {
+  return new URLSearchParams({ x: text }).toString().slice(2);
 }
 
 /** Everything that could not be read or used, one problem a line; a configuration error (exit 2). */
@@ -132,10 +141,19 @@ export async function loadCredentials(config: CredentialOptions, options: LoadOp
   };
 
   const eventstoreAuth = await readAuth(config.eventstoreAuth, secret);
-  if (eventstoreAuth.kind !== "none" && !isSecureOrLocal(config.eventstoreUrl)) {
+  if (eventstoreAuth.kind === "oauth2") {
+    options.redactor.add(basicCredentials(eventstoreAuth.clientId, eventstoreAuth.clientSecret.reveal()));
+  }
+  const headerValues = Object.values(config.eventstoreHeaders);
+  for (const value of headerValues) options.redactor.add(value);
+  const sent = [
+    ...(eventstoreAuth.kind === "none" ? [] : ["credentials"]),
+    ...(headerValues.length > 0 ? ["--eventstore-headers"] : []),
+  ];
+  if (sent.length > 0 && !isSecureOrLocal(config.eventstoreUrl)) {
     problems.push(
-      `--eventstore-url must be https when eventsink sends credentials (http only to localhost); got ` +
-        `"${config.eventstoreUrl}"`,
+      `--eventstore-url must be https when eventsink sends ${sent.join(" or ")} (http only to localhost); ` +
+        `got "${config.eventstoreUrl}"`,
     );
   }
   const eventstoreTls = await tls(config.eventstoreTls, "--eventstore");

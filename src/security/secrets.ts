@@ -3,8 +3,7 @@
  * it), reading it, and keeping it out of every line eventsink prints.
  */
 
-/** What a secret looks like wherever it is printed. */
-export const REDACTED = "[redacted]";
+import { REDACTED } from "../outward.ts";
 
 /** A secret value: its text is reached only through `reveal()`; printing, logging or JSON shows "[redacted]". */
 export class Secret {
@@ -126,6 +125,23 @@ export async function readSecret(
   return new Secret(value);
 }
 
+/** Largest file eventsink reads at start-up: a full CA bundle is about 220 KB, a secret far less. */
+export const MAX_STARTUP_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Reads a start-up file (a secret, a certificate, a key) as text: only a regular file of at most 1 MiB, so
+ * that a wrong path to a device or a FIFO fails at once instead of filling memory or hanging.
+ */
+export async function readStartupFile(path: string): Promise<string> {
+  const info = await Deno.stat(path);
+  if (info.isDirectory) throw new Deno.errors.IsADirectory();
+  if (!info.isFile) throw new Error("it is not a regular file (a device, FIFO or socket is refused)");
+  if (info.size > MAX_STARTUP_FILE_BYTES) {
+    throw new Error(`it is larger than 1 MiB (${info.size} bytes), the most eventsink reads`);
+  }
+  return await Deno.readTextFile(path);
+}
+
 /** A file error's reason without the path Deno repeats in its message. */
 export function fileErrorReason(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
@@ -133,42 +149,4 @@ export function fileErrorReason(error: unknown): string {
   if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
   if (error instanceof Deno.errors.NotCapable) return "eventsink is not allowed to read files (--allow-read)";
   return error instanceof Error ? error.message.replace(/, (open|read) '.*'$/, "") : String(error);
-}
-
-/** Masks secret values in text: the last line of defence, should a secret ever reach a log line. */
-export interface Redactor {
-  /** Masks `value` for as long as the process runs (configured secrets). */
-  add(value: string): void;
-  /** Masks `value` among the most recent rotating values (access tokens), forgetting the oldest. */
-  addRotating(value: string): void;
-  /** `text` with every known value replaced by "[redacted]". */
-  apply(text: string): string;
-}
-
-/** Values shorter than this are not masked: replacing every "ab" would garble the log, not protect it. */
-const MIN_REDACTED_LENGTH = 4;
-/** Rotating values kept: the current token, the previous ones still in flight, with room to spare. */
-const ROTATING_KEPT = 8;
-
-/** Creates an empty {@link Redactor}. */
-export function createRedactor(): Redactor {
-  const fixed = new Set<string>();
-  const rotating: string[] = [];
-  return {
-    add(value) {
-      if (value.length >= MIN_REDACTED_LENGTH) fixed.add(value);
-    },
-    addRotating(value) {
-      if (value.length < MIN_REDACTED_LENGTH || rotating.includes(value)) return;
-      rotating.push(value);
-      if (rotating.length > ROTATING_KEPT) rotating.shift();
-    },
-    apply(text) {
-      let result = text;
-      for (const value of [...fixed, ...rotating]) {
-        if (result.includes(value)) result = result.replaceAll(value, REDACTED);
-      }
-      return result;
-    },
-  };
 }

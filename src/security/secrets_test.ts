@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
-import { createLogger } from "../log.ts";
+import { REDACTED } from "../outward.ts";
 import {
-  createRedactor,
   readSecret,
-  REDACTED,
+  readStartupFile,
   Secret,
   SecretError,
   secretSource,
@@ -114,36 +113,16 @@ Deno.test("secret: problems name the source, never the content", async (t) => {
   });
 });
 
-Deno.test("redactor: masks configured secrets for good and the latest rotating tokens", () => {
-  const redactor = createRedactor();
-  redactor.add(VALUE);
-  redactor.add("abc"); // too short to mask without garbling the log
-  for (let i = 0; i < 10; i++) redactor.addRotating(`token-number-${i}`);
-  assert.equal(redactor.apply(`a ${VALUE} b ${VALUE}`), `a ${REDACTED} b ${REDACTED}`);
-  assert.equal(redactor.apply("abc"), "abc");
-  assert.equal(redactor.apply("token-number-9 token-number-2"), `${REDACTED} ${REDACTED}`);
-  assert.equal(
-    redactor.apply("token-number-0"),
-    "token-number-0",
-    "the oldest rotating values are forgotten",
-  );
-});
-
-Deno.test("log: secrets are masked in messages and fields, in text and JSON", () => {
-  const redactor = createRedactor();
-  redactor.add(VALUE);
-  for (const format of ["text", "json"] as const) {
-    const lines: string[] = [];
-    const log = createLogger({
-      level: "debug",
-      format,
-      write: (line) => lines.push(line),
-      redact: redactor.apply,
-    })
-      .child({ context: `ctx ${VALUE}` });
-    log.error(`failed with ${VALUE}`, { reason: `said ${VALUE}`, status: 401 });
-    assert.equal(lines.length, 1);
-    assert.ok(!lines[0]!.includes(VALUE), lines[0]);
-    assert.equal(lines[0]!.split(REDACTED).length - 1, 3, lines[0]);
+Deno.test("start-up files: only a regular file of at most 1 MiB is read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/ok`, "pem");
+    assert.equal(await readStartupFile(`${dir}/ok`), "pem");
+    await Deno.writeFile(`${dir}/big`, new Uint8Array(1024 * 1024 + 1));
+    await assert.rejects(() => readStartupFile(`${dir}/big`), /larger than 1 MiB \(1048577 bytes\)/);
+    await assert.rejects(() => readStartupFile("/dev/zero"), /not a regular file/);
+    await assert.rejects(() => readStartupFile(dir), Deno.errors.IsADirectory);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

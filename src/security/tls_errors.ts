@@ -17,8 +17,12 @@ const EXPLANATIONS: ReadonlyArray<[RegExp, (options: TlsOptions) => string]> = [
     (o) => `the server's certificate is not signed by a CA eventsink trusts (check ${o.ca})`,
   ],
   [
-    /NotValidForName|does not match certificate|altnames/i,
+    /NotValidForName|not valid for name|does not match certificate|altnames/i,
     () => "the server's certificate does not name the host eventsink connected to",
+  ],
+  [
+    /CaUsedAsEndEntity|unsuitable certificate purpose|invalid CA certificate/i,
+    () => "the server presented a CA certificate as its own; it needs a server certificate signed by a CA",
   ],
   [
     /\bExpired\b|certificate has expired|NotValidYet|not yet valid/i,

@@ -29,16 +29,19 @@ export interface TlsOptions {
   ca?: string[];
   cert?: string;
   key?: string;
+  rejectUnauthorized: true;
 }
 
 /**
  * The material as connection options: the CA bundle if given (else the system's CAs are trusted), and the
- * client certificate with its key. Certificates are always verified: there is no option to turn that off.
+ * client certificate with its key. Certificates are always verified: there is no option to turn that off,
+ * and it is said explicitly, so that nothing in the environment can turn it off either.
  */
 export function tlsOptions(tls: TlsMaterial): TlsOptions {
   return {
     ...(tls.ca ? { ca: tls.ca } : {}),
     ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+    rejectUnauthorized: true,
   };
 }
 

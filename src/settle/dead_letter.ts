@@ -1,6 +1,6 @@
 import type { RetryPolicy } from "../delivery/backoff.ts";
 import type { Logger } from "../log.ts";
-import { MAX_DIAGNOSTICS_CHARS } from "../delivery/outcome.ts";
+import type { Present } from "../outward.ts";
 import { type HeaderValue, type OutgoingRecord, recordFields, type SourceRecord } from "../record.ts";
 import { retryUntilDone } from "../delivery/retry.ts";
 import { abortable } from "../async.ts";
@@ -10,18 +10,25 @@ export const DEAD_LETTER_HEADER_PREFIX = "eventsink.";
 
 /** Why and when a record was rejected. */
 export interface Rejection {
+  /** As logged: without the record's content. */
   reason: string;
+  /** The EventStore's diagnostics in full, if it gave any. */
+  diagnostics?: string;
   status: number | undefined;
   attempts: number;
   at: Date;
   version: string;
 }
 
+/** Longest reason and diagnostics header (after masking): a dead letter is not the place for a body. */
+const MAX_HEADER_CHARS = 1_000;
+
 /**
  * The dead letter of a rejected record: the record's own key, value and headers, byte for byte, plus
- * `eventsink.*` headers saying where it came from and why it was rejected. Pure.
+ * `eventsink.*` headers saying where it came from and why it was rejected, the texts presented as every
+ * outward text is (masked, neutralised, cut). Pure.
  */
-export function deadLetter(record: SourceRecord, rejection: Rejection): OutgoingRecord {
+export function deadLetter(record: SourceRecord, rejection: Rejection, present: Present): OutgoingRecord {
   const headers: Record<string, HeaderValue> = {};
   for (const [name, value] of Object.entries(record.headers)) {
     if (!name.toLowerCase().startsWith(DEAD_LETTER_HEADER_PREFIX)) headers[name] = value;
@@ -32,7 +39,8 @@ export function deadLetter(record: SourceRecord, rejection: Rejection): Outgoing
     "source.offset": String(record.offset),
     "source.timestamp": record.timestamp,
     "error.status": rejection.status === undefined ? undefined : String(rejection.status),
-    "error.reason": rejection.reason.slice(0, MAX_DIAGNOSTICS_CHARS + 100),
+    "error.reason": present(rejection.reason, MAX_HEADER_CHARS),
+    "error.diagnostics": rejection.diagnostics && present(rejection.diagnostics, MAX_HEADER_CHARS),
     "error.time": rejection.at.toISOString(),
     "error.attempts": String(rejection.attempts),
     "version": rejection.version,
@@ -50,6 +58,8 @@ export interface DeadLetterDeps {
   policy: RetryPolicy;
   log: Logger;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Presents the reason and diagnostics headers (see outward.ts). */
+  present: Present;
 }
 
 /**
@@ -61,7 +71,7 @@ export async function writeDeadLetter(
   letter: { record: SourceRecord; rejection: Rejection },
   signal: AbortSignal,
 ): Promise<void> {
-  const message = deadLetter(letter.record, letter.rejection);
+  const message = deadLetter(letter.record, letter.rejection, deps.present);
   await retryUntilDone(deps, async (attempt) => {
     try {
       await abortable(deps.publish(deps.topic, message), signal);
@@ -85,7 +95,7 @@ export async function writeDeadLetter(
 export function deadLetterWriter(deps: DeadLetterDeps, version: string) {
   return (
     record: SourceRecord,
-    rejected: { reason: string; status: number | undefined; attempts: number },
+    rejected: { reason: string; diagnostics?: string; status: number | undefined; attempts: number },
     signal: AbortSignal,
   ) => writeDeadLetter(deps, { record, rejection: { ...rejected, at: new Date(), version } }, signal);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { deadLetter, type DeadLetterDeps, writeDeadLetter } from "./dead_letter.ts";
 import { createLogger } from "../log.ts";
+import { presenter } from "../outward.ts";
 import type { SourceRecord } from "../record.ts";
 
 const encoder = new TextEncoder();
@@ -22,7 +23,7 @@ const rejection = {
 };
 
 Deno.test("dead letter: the original key, value and headers, with fresh context headers", () => {
-  const letter = deadLetter(record, rejection);
+  const letter = deadLetter(record, rejection, presenter());
   assert.strictEqual(letter.value, record.value, "the very same bytes");
   assert.strictEqual(letter.key, record.key);
   assert.deepEqual(letter.headers, {
@@ -40,7 +41,7 @@ Deno.test("dead letter: the original key, value and headers, with fresh context 
 });
 
 Deno.test("dead letter: a local rejection has no status header", () => {
-  const letter = deadLetter(record, { ...rejection, status: undefined });
+  const letter = deadLetter(record, { ...rejection, status: undefined }, presenter());
   assert.equal(letter.headers["eventsink.error.status"], undefined);
 });
 
@@ -51,6 +52,7 @@ function deps(publish: DeadLetterDeps["publish"]): DeadLetterDeps {
     policy: { initialMs: 10, maxMs: 100, giveUpMs: undefined, poison: undefined, responseWaitMs: undefined },
     log: createLogger({ level: "error", format: "json", write: () => {} }),
     sleep: () => Promise.resolve(),
+    present: presenter(),
   };
 }
 

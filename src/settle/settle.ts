@@ -1,5 +1,6 @@
 import type { RetryPolicy } from "../delivery/backoff.ts";
 import type { DeliveryResult } from "../delivery/deliver.ts";
+import type { Present } from "../outward.ts";
 import type { Logger } from "../log.ts";
 import { type OutgoingRecord, recordFields, recordName, type SourceRecord } from "../record.ts";
 import { deadLetterWriter } from "./dead_letter.ts";
@@ -32,6 +33,7 @@ export function rejectedHandling(
     log: Logger;
     sleep: (ms: number, signal: AbortSignal) => Promise<void>;
     version: string;
+    present: Present;
   },
 ): RejectedHandling {
   const { rejected } = options;
