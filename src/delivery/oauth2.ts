@@ -98,12 +98,12 @@ export function classifyTokenAnswer(
 }
 
 /** Shortest token lifetime eventsink believes: an `expires_in` of 0.001 must not mean a token request per POST. */
-export const MIN_TOKEN_LIFETIME_MS = 60_000;
+export const MIN_TOKEN_LIFETIME_MS = 5_000;
 /** Longest: a token is never kept for more than a day, whatever the endpoint says. */
 export const MAX_TOKEN_LIFETIME_MS = 24 * 3_600_000;
 
 /**
- * A token's lifetime from `expires_in` (seconds), clamped to a minute … a day; undefined when the endpoint
+ * A token's lifetime from `expires_in` (seconds), clamped to 5 s … a day; undefined when the endpoint
  * gave none (or no number), so that the default applies. Pure.
  */
 export function tokenLifetimeMs(expiresIn: unknown): number | undefined {
