@@ -245,7 +245,8 @@ async function rejectionScenario() {
     {
       offset: 3,
       status: 409,
-      diagnostics: `A Message with ID=${a.messageId} already exists.`,
+      // The id is the record's own, so the log's version leaves it out (the line's messageId names it).
+      diagnostics: "A Message with ID=… already exists.",
       value: message(conflict).bytes,
       secrets: distinctiveStrings(conflict, a.messageId),
     },

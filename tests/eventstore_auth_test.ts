@@ -11,7 +11,14 @@ import {
   type EventsinkProcess,
   spawnEventsink,
 } from "./support/eventsink_process.ts";
-import { EVENTSTORE_SCOPE, type Issuer, type OAuthServer, startOAuthServer } from "./support/oauth_server.ts";
+import { registerBasic, registerSecrets } from "./support/secret_scan.ts";
+import {
+  EVENTSTORE_SCOPE,
+  type Issuer,
+  type OAuthServer,
+  SHORT_TOKEN_SECONDS,
+  startOAuthServer,
+} from "./support/oauth_server.ts";
 import {
   type Message,
   openPipeline,
@@ -20,9 +27,11 @@ import {
   waitUntilCommittedToEnd,
 } from "./support/pipeline.ts";
 
-const SECRET = `client-secret-${crypto.randomUUID()}`;
-const WRONG_SECRET = `wrong-secret-${crypto.randomUUID()}`;
-const STATIC_TOKEN = `static-token-${crypto.randomUUID()}`;
+// Random characters first: the secret scan also looks for a secret's first 12 characters.
+const SECRET = `${crypto.randomUUID()}-client-secret`;
+const WRONG_SECRET = `${crypto.randomUUID()}-wrong-secret`;
+const STATIC_TOKEN = `${crypto.randomUUID()}-static-token`;
+registerSecrets(SECRET, WRONG_SECRET, STATIC_TOKEN);
 const SECRET_ENV = { EVENTSINK_OAUTH_CLIENT_SECRET: SECRET };
 
 let oauth: OAuthServer;
@@ -39,6 +48,7 @@ Deno.test.afterAll(async () => {
 function newClient(): string {
   const clientId = `eventsink-${crypto.randomUUID().slice(0, 8)}`;
   oauth.setClient(clientId, SECRET);
+  registerBasic(clientId, SECRET);
   return clientId;
 }
 
@@ -113,9 +123,9 @@ Deno.test("oauth: client_secret_basic with the secret in a file; tokens renewed 
     ],
   });
   try {
-    // Three rounds, each after the previous round's token (3 s) has expired.
+    // Three rounds, each after the previous round's token has expired.
     for (const [round, start] of [0, 4, 8].entries()) {
-      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 3_500));
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, SHORT_TOKEN_SECONDS * 1_000 + 500));
       await write(p, messages.slice(start, start + 4));
       await p.store.waitForStored(start + 4, { timeoutMs: 30_000 });
     }
@@ -204,7 +214,7 @@ Deno.test("oauth: credentials refused while running: a configuration fault, noth
   try {
     await p.store.waitForStored(2, { timeoutMs: 30_000 });
     oauth.setClient(clientId, null); // the secret is rotated away under the running eventsink
-    await new Promise((resolve) => setTimeout(resolve, 3_500)); // its token expires
+    await new Promise((resolve) => setTimeout(resolve, SHORT_TOKEN_SECONDS * 1_000 + 500)); // its token expires
     await write(p, messages.slice(2));
     const fault = await sink.waitForLog((l) =>
       l.level === "error" && String(l.reason).includes("invalid_client")

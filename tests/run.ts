@@ -5,6 +5,10 @@
  * against it (default args: `tests/`) with `EVENTSINK_TEST_BOOTSTRAP` and `EVENTSINK_TEST_BROKER_CONTROL` set,
  * counts the top-level tests from the run's JUnit report (steps roll up into their test), and ends
  * with the one line `tests: N passed, N failed`. Exits non-zero if any failed or none ran.
+ *
+ * The secret scan: `EVENTSINK_TEST_SCAN_DIR` names a fresh directory where tests register every secret
+ * and every eventsink process leaves its output (tests/support/secret_scan.ts); after the run every output
+ * is searched for every form of every secret, and any hit counts as one failed test.
  */
 import { join } from "node:path";
 import {
@@ -15,6 +19,13 @@ import {
   kafkaVersion,
   startBroker,
 } from "./support/broker.ts";
+import {
+  describeHits,
+  OUTPUT_DIR,
+  readRegisteredSecrets,
+  SCAN_DIR_ENV,
+  secretScanner,
+} from "./support/secret_scan.ts";
 
 interface Counts {
   passed: number;
@@ -47,13 +58,18 @@ async function testAgainst(broker: Broker, args: string[]): Promise<number> {
   const control = serveControl(broker);
   // In the broker's dir, so that it goes with it, even when the broker's watchdog does the cleaning.
   const junitPath = join(broker.dataDir, "junit.xml");
+  const scanDir = join(broker.dataDir, "secret-scan");
+  await Deno.remove(scanDir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(join(scanDir, OUTPUT_DIR), { recursive: true });
   try {
     const status = await runDenoTest(args, junitPath, {
       [BOOTSTRAP_ENV]: broker.bootstrap,
       [CONTROL_ENV]: `http://127.0.0.1:${control.addr.port}`,
+      [SCAN_DIR_ENV]: scanDir,
     });
     if (interruptedBy) return interruptedExitCode(interruptedBy);
     const counts = countJUnit(await readReport(junitPath));
+    if (!(await secretScan(scanDir))) counts.failed++;
     if (!status.success && counts.failed === 0) console.error(`deno test exited with code ${status.code}`);
     if (broker.crashed) {
       console.error(
@@ -82,6 +98,33 @@ async function runDenoTest(
     stderr: "inherit",
   }).spawn();
   return await testRun.status;
+}
+
+/**
+ * Searches every eventsink output of the run for every form of every registered secret; prints the
+ * verdict, naming a hit by file and secret prefix only. False when anything was found.
+ */
+async function secretScan(dir: string): Promise<boolean> {
+  const secrets = await readRegisteredSecrets(dir);
+  const outputs: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, OUTPUT_DIR))) {
+    if (entry.isFile) outputs.push(entry.name);
+  }
+  const found: string[] = [];
+  let count = 0;
+  const scan = secretScanner(secrets);
+  for (const name of outputs.sort()) {
+    const hits = scan(await Deno.readTextFile(join(dir, OUTPUT_DIR, name)));
+    count += hits.length;
+    if (hits.length > 0) found.push(`  ${name}: ${describeHits(hits)}`);
+  }
+  if (count === 0) {
+    console.log(`secret scan: ${outputs.length} outputs, ${secrets.length} secrets, no hit`);
+    return true;
+  }
+  console.log(`secret scan: ${count} hit(s) in ${found.length} of ${outputs.length} outputs`);
+  for (const line of found) console.log(line);
+  return false;
 }
 
 /** The JUnit report, or "" when deno test stopped before writing one (e.g. a type error). */

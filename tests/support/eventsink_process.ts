@@ -2,7 +2,9 @@
  * Runs eventsink as a user would: `deno run` on main.ts with exactly the permission set of
  * eventsink.permissions (the same flags `make build` bakes into the binary), JSON logs on stderr.
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { describeHits, OUTPUT_DIR, scanDir, scanText } from "./secret_scan.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -34,17 +36,16 @@ export function everythingPrinted(): string {
 }
 
 /**
- * Fails when anything an eventsink of this module printed holds one of `secrets`; the failure names each
- * secret by its first characters only.
+ * Fails when anything an eventsink of this module printed holds one of `secrets` in any form (see
+ * secretForms in secret_scan.ts); the failure names each secret by its first characters only.
  */
 export function assertNoSecretPrinted(secrets: Iterable<string>): void {
   const printed = everythingPrinted();
   if (printed.length === 0) throw new Error("no eventsink output to check");
-  const found = [...new Set(secrets)].filter((secret) => secret.length > 0 && printed.includes(secret));
-  if (found.length > 0) {
-    throw new Error(
-      `eventsink printed ${found.length} secret(s): ${found.map((s) => `${s.slice(0, 4)}…`).join(", ")}`,
-    );
+  const hits = scanText(printed, new Set([...secrets].filter((secret) => secret.length > 0)));
+  if (hits.length > 0) {
+    const found = new Set(hits.map((hit) => hit.secret));
+    throw new Error(`eventsink printed ${found.size} secret(s): ${describeHits(hits)}`);
   }
 }
 
@@ -146,6 +147,9 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
   const status = child.status.then(async (s) => {
     await readers;
     for (const wake of waiters) wake();
+    await keepOutput(child.pid, chunks.join("")).catch((error) =>
+      console.error(`cannot keep the output of eventsink ${child.pid} for the secret scan: ${error}`)
+    );
     return s.code;
   });
   let exitedCode: number | undefined;
@@ -208,6 +212,16 @@ function spawnWith(args: string[], env: Record<string, string>): EventsinkProces
   const tail = () => process.output().split("\n").slice(-40).join("\n");
   everyOutput.push(process.output);
   return process;
+}
+
+/** Keeps a finished process's whole output in the run's scan directory, for tests/run.ts to scan. */
+async function keepOutput(pid: number, output: string): Promise<void> {
+  const dir = scanDir();
+  if (dir === undefined) return;
+  const outputs = join(dir, OUTPUT_DIR);
+  await Deno.mkdir(outputs, { recursive: true });
+  // Appended: should a pid come round again in one run, both outputs are kept.
+  await Deno.writeTextFile(join(outputs, `${pid}.log`), output, { append: true });
 }
 
 function inherited(names: string[]): Record<string, string> {

@@ -15,6 +15,7 @@
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { registerSecrets } from "./secret_scan.ts";
 import { classpath, ensureMavenJars, logTail, spawnWatched, stopWatched, TOOL_JVM_ARGS } from "./jvm.ts";
 
 const POM = fileURLToPath(new URL("./oauth/pom.xml", import.meta.url));
@@ -26,7 +27,7 @@ const START_TIMEOUT_MS = 60_000;
 export const EVENTSTORE_SCOPE = "api://eventstore/.default";
 export const EVENTSTORE_AUDIENCE = "api://eventstore";
 /** Lifetime of tokens from the "short" issuer. */
-export const SHORT_TOKEN_SECONDS = 3;
+export const SHORT_TOKEN_SECONDS = 5; // eventsink believes no lifetime under 5 s
 
 /** Issuers the server is configured with. */
 export type Issuer = "default" | "short";
@@ -176,7 +177,10 @@ function openGate(upstream: string, clients: Map<string, string>) {
       const answer = await forward(upstream, gate, request, url, body);
       record.status = answer.status;
       const token = answer.ok ? (await answer.clone().json()).access_token : undefined;
-      if (typeof token === "string") gate.tokens.push(token);
+      if (typeof token === "string") {
+        gate.tokens.push(token);
+        registerSecrets(token); // for the run's secret scan
+      }
       return answer;
     }
     return await forward(upstream, gate, request, url, body);

@@ -63,7 +63,7 @@ export async function makeTestPki(): Promise<TestPki> {
 }
 
 /** An EC P-256 private key in `<base>.key`. */
-function newKey(base: string): Promise<void> {
+export function newKey(base: string): Promise<void> {
   return openssl([
     "genpkey",
     "-algorithm",
@@ -75,16 +75,27 @@ function newKey(base: string): Promise<void> {
   ]);
 }
 
-async function makeCa(base: string, name: string): Promise<void> {
+/** A self-signed CA in `<base>.pem` and `<base>.key`, with `extensions` besides CA:TRUE. */
+export async function makeCa(
+  base: string,
+  name: string,
+  extensions = ["keyUsage=critical,keyCertSign,cRLSign"],
+): Promise<void> {
   await newKey(base);
   await openssl([
     ...["req", "-x509", "-new", "-key", `${base}.key`, "-out", `${base}.pem`, "-days", "2"],
     ...["-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE"],
-    ...["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    ...extensions.flatMap((extension) => ["-addext", extension]),
   ]);
 }
 
-async function issue(base: string, ca: string, commonName: string, extensions: string[]): Promise<void> {
+/** A certificate for `commonName` signed by the CA at `ca`, in `<base>.pem` and `<base>.key`. */
+export async function issue(
+  base: string,
+  ca: string,
+  commonName: string,
+  extensions: string[],
+): Promise<void> {
   await newKey(base);
   await openssl(["req", "-new", "-key", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${commonName}`]);
   await Deno.writeTextFile(`${base}.ext`, ["basicConstraints=CA:FALSE", ...extensions, ""].join("\n"));
@@ -94,7 +105,7 @@ async function issue(base: string, ca: string, commonName: string, extensions: s
   ]);
 }
 
-async function openssl(args: string[]): Promise<void> {
+export async function openssl(args: string[]): Promise<void> {
   const result = await runTool("openssl", args, OPENSSL_NEEDED);
   if (result.code !== 0) {
     throw new Error(`openssl ${args[0]} failed (exit ${result.code}):\n${result.output}`);
