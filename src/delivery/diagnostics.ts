@@ -58,8 +58,9 @@ export function scrub(text: string, values: readonly string[]): string {
   }
   return result
     .replace(/\{[\s\S]*\}/g, "{…}") // an echo of JSON, whose quotes nest
+    // A ' after a letter is an apostrophe ("Can't"), not a quote.
     .replace(
-      /element="[^"]*"|"[^"]*"|'[^']*'/g,
+      /element="[^"]*"|"[^"]*"|(?<![A-Za-z])'[^']*'/g,
       (quoted) => quoted.startsWith("element=") ? quoted : `${quoted[0]}…${quoted[0]}`,
     )
     .replace(/\d{6,}/g, "…");

@@ -62,3 +62,19 @@ Deno.test("diagnostics: quoted text and long digit runs go, whatever the record"
   );
   assert.equal(scrub("fnr 13097248022, Bundle.entry[12]", []), "fnr …, Bundle.entry[12]");
 });
+
+Deno.test("diagnostics: the real store's texts keep their sense (measured against hops-eventstore)", () => {
+  const cases: Array<[string, string]> = [
+    [
+      "Can't find 'Task/123' in the bundle (MessageHeader Data); Entry 'urn:uuid:8e7a1aab' isn't reachable",
+      "Can't find '…' in the bundle (MessageHeader Data); Entry '…' isn't reachable",
+    ],
+    ["Invalid UUID string: message-bundle-1", "Invalid UUID string: message-bundle-1"],
+    ["Bundle.timestamp cannot be in the future.", "Bundle.timestamp cannot be in the future."],
+    [
+      `[element="timestamp"] Invalid attribute value "13097248022": Invalid date/time format: "13097248022"`,
+      `[element="timestamp"] Invalid attribute value "…": Invalid date/time format: "…"`,
+    ],
+  ];
+  for (const [text, logged] of cases) assert.equal(scrub(text, []), logged);
+});
