@@ -2,7 +2,7 @@
  * What eventsink asks KafkaJS's admin client: committed offsets and watermarks (each read and converted
  * in one function here), a replay's group preparation, and `eventsink check`'s questions.
  */
-import type { Admin } from "kafkajs";
+import type { Admin, Kafka } from "kafkajs";
 
 /** A partition's oldest record left (`low`) and the offset the next record will get (`high`). */
 export interface PartitionRange {
@@ -105,8 +105,38 @@ export async function logEndOffsets(admin: Admin, topic: string): Promise<Map<nu
   return new Map((await readRanges(admin, topic)).map((r) => [r.partition, r.high]));
 }
 
+/**
+ * Commits `offsets` in a group without members the way KafkaJS's `admin.setOffsets` does — a consumer
+ * joins, seeks, and leaves after its first fetch — but that consumer waits 5 s for a fetch of a paused
+ * topic, which held every replay's first POST back by as much; this one waits 100 ms.
+ */
+async function commitInEmptyGroup(
+  kafka: Kafka,
+  group: string,
+  topic: string,
+  offsets: ReadonlyMap<number, number>,
+): Promise<void> {
+  const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.FETCH, () => consumer.stop().then(resolve, reject));
+      consumer.run({ eachBatchAutoResolve: false, eachBatch: () => Promise.resolve() }).catch(reject);
+      consumer.pause([{ topic }]);
+      for (const [partition, offset] of offsets) consumer.seek({ topic, partition, offset: String(offset) });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
 /** Wraps a KafkaJS admin client; `connect` is the start-up check the consumer uses too. */
-export function createOffsetAdmin(admin: Admin, connect: (admin: Admin) => Promise<void>): OffsetAdmin {
+export function createOffsetAdmin(
+  kafka: Kafka,
+  admin: Admin,
+  connect: (admin: Admin) => Promise<void>,
+): OffsetAdmin {
   return {
     connect: () => connect(admin),
     ranges: (topic) => readRanges(admin, topic),
@@ -115,13 +145,7 @@ export function createOffsetAdmin(admin: Admin, connect: (admin: Admin) => Promi
       const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
       return new Map(offsets.map((o) => [o.partition, Number(o.offset)]));
     },
-    async setCommitted(group, topic, offsets) {
-      await admin.setOffsets({
-        groupId: group,
-        topic,
-        partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })),
-      });
-    },
+    setCommitted: (group, topic, offsets) => commitInEmptyGroup(kafka, group, topic, offsets),
     async deleteGroup(group) {
       await admin.deleteGroups([group]);
     },

@@ -94,7 +94,10 @@ export function createKafkaClient(options: KafkaOptions, log: Logger): KafkaClie
     partitionStarts: partitionStartsOf(admin, options.group),
     logEndOffsets: (topic) => logEndOffsets(admin, topic),
     inspect: createInspector(admin),
-    replayAdmin: () => createOffsetAdmin(client(2).admin(), check),
+    replayAdmin: () => {
+      const kafka = client(2);
+      return createOffsetAdmin(kafka, kafka.admin(), check);
+    },
     async close() {
       await producer.close();
       await admin.disconnect();
