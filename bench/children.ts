@@ -40,7 +40,7 @@ export function watch(pid: number): void {
   watchdog.unref();
 }
 
-/** A bench script running in its own Deno process. */
+/** A child process of the bench: a bench script in its own Deno process, or another program. */
 export interface ScriptProcess {
   readonly pid: number;
   /** Resolves with the first line the script prints (its ready line). */
@@ -59,13 +59,29 @@ export function spawnScript(
   args: string[],
   onLine: (line: string) => void = () => {},
 ): ScriptProcess {
-  const child = new Deno.Command(Deno.execPath(), {
+  const command = {
+    path: Deno.execPath(),
     args: ["run", "--frozen", "-A", `${ROOT}bench/${script}`, ...args],
+  };
+  return spawnProcess(`bench/${script}`, command, onLine);
+}
+
+/**
+ * Runs `command` in the repository's root, watched and registered for clean-up like every child; `onLine`
+ * gets every stdout line after the first. `name` is for error messages.
+ */
+export function spawnProcess(
+  name: string,
+  command: { path: string; args: string[]; env?: Record<string, string> },
+  onLine: (line: string) => void = () => {},
+): ScriptProcess {
+  const child = new Deno.Command(command.path, {
+    args: command.args,
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...command.env },
   }).spawn();
   watch(child.pid);
   let stderr = "";
@@ -96,7 +112,7 @@ export function spawnScript(
       }
     }
     await errors;
-    rejectFirst(new Error(`bench/${script} ended before it was ready:\n${stderr}`));
+    rejectFirst(new Error(`${name} ended before it was ready:\n${stderr}`));
   })();
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -10,7 +10,9 @@ export type Subject =
   | { kind: "http"; concurrency: number }
   | { kind: "naive" }
   /** `ordering`/`maxInFlight` undefined: eventsink's defaults, no flags given. */
-  | { kind: "eventsink"; ordering?: Ordering; maxInFlight?: number };
+  | { kind: "eventsink"; ordering?: Ordering; maxInFlight?: number }
+  /** Benthos (bench/benthos/): kafka_franz → http_client with `max_in_flight`. */
+  | { kind: "benthos"; maxInFlight: number };
 
 /** A subject at a record size and an injected latency (the consume-only ceiling has no latency). */
 export interface RunSpec {
@@ -21,6 +23,9 @@ export interface RunSpec {
 
 /** eventsink's defaults (the option table in src/config/), for the row of eventsink run without flags. */
 export const EVENTSINK_DEFAULTS = { ordering: "message" as Ordering, maxInFlight: 16 };
+
+/** The Benthos release measured: the version pinned in bench/benthos/go.mod. */
+export const BENTHOS_VERSION = "4.27.0";
 
 /** The row name of a subject, e.g. "eventsink key/256", "HTTP ceiling C=64". */
 export function subjectName(subject: Subject): string {
@@ -35,12 +40,15 @@ export function subjectName(subject: Subject): string {
       return subject.ordering === undefined
         ? `eventsink defaults (${EVENTSINK_DEFAULTS.ordering}/${EVENTSINK_DEFAULTS.maxInFlight})`
         : `eventsink ${subject.ordering}/${subject.maxInFlight}`;
+    case "benthos":
+      return `benthos ${BENTHOS_VERSION} max_in_flight ${subject.maxInFlight}`;
   }
 }
 
 /**
  * Requests that can be in flight at once: C in C/L. Partition order allows one per partition, so at most
- * min(in-flight, P); the naive sink one.
+ * min(in-flight, P); the naive sink one; Benthos its output's max_in_flight (kafka_franz lets up to 1,024
+ * records of a partition be under way, its checkpoint_limit).
  */
 export function concurrencyOf(subject: Subject, partitions: number): number | undefined {
   switch (subject.kind) {
@@ -55,6 +63,8 @@ export function concurrencyOf(subject: Subject, partitions: number): number | un
       const inFlight = subject.maxInFlight ?? EVENTSINK_DEFAULTS.maxInFlight;
       return ordering === "partition" ? Math.min(inFlight, partitions) : inFlight;
     }
+    case "benthos":
+      return subject.maxInFlight;
   }
 }
 
@@ -70,6 +80,14 @@ export function sinkSubjects(orderings: readonly Ordering[], inFlights: readonly
     for (const maxInFlight of inFlights) subjects.push({ kind: "eventsink", ordering, maxInFlight });
   }
   return subjects;
+}
+
+/** The Benthos subjects: 256 in flight, and as many as eventsink's defaults allow. */
+export function benthosSubjects(): Subject[] {
+  return [{ kind: "benthos", maxInFlight: 256 }, {
+    kind: "benthos",
+    maxInFlight: EVENTSINK_DEFAULTS.maxInFlight,
+  }];
 }
 
 /** A stable key for grouping repeated runs of one spec. */

@@ -38,6 +38,8 @@ export interface RunResult {
   postMean: number;
   postP50: number;
   postP99: number;
+  /** Seconds from starting the process to its first stored record (consume-only: its first batch). */
+  startS: number;
   /** VmHWM of the measured process at the end of the window. */
   peakRssMb: number;
   /** CPU seconds of the measured process in the window. */
@@ -77,8 +79,9 @@ export async function measure(bench: Bench, spec: RunSpec): Promise<RunResult> {
   await bench.store.reset();
   let running: Running | undefined;
   try {
+    const startedAt = Date.now();
     running = await start(bench, spec);
-    return await measureWindow(bench, spec, running, load);
+    return await measureWindow(bench, spec, running, { load, startedAt });
   } catch (error) {
     const detail = running ? `\n${running.describe()}` : "";
     return failed(spec, load, `${(error as Error).message}${detail}`);
@@ -93,7 +96,7 @@ async function measureWindow(
   bench: Bench,
   spec: RunSpec,
   running: Running,
-  load: number,
+  { load, startedAt }: { load: number; startedAt: number },
 ): Promise<RunResult> {
   const limit = spec.subject.kind === "http" ? Infinity : bench.records;
   const deadline = Date.now() + START_TIMEOUT_MS;
@@ -103,6 +106,7 @@ async function measureWindow(
     await pause(bench.signal);
     progress = await running.progress();
   }
+  const startS = (progress.firstAt! - startedAt) / 1000;
   // The consume-only ceiling runs through a backlog in a second or two: it is measured from its first batch.
   const warmupMs = spec.subject.kind === "consume" ? 0 : bench.warmupMs;
   while (progress.at < progress.firstAt! + warmupMs && progress.count < limit) {
@@ -134,6 +138,7 @@ async function measureWindow(
     postMean: posts.mean ?? NaN,
     postP50: posts.p50 ?? NaN,
     postP99: posts.p99 ?? NaN,
+    startS,
     peakRssMb: memory?.peakMb ?? NaN,
     cpuS: cpu("own"),
     storeCpuS: cpu("store"),
@@ -191,7 +196,8 @@ async function start(bench: Bench, spec: RunSpec): Promise<Running> {
       };
     }
     case "naive":
-    case "eventsink": {
+    case "eventsink":
+    case "benthos": {
       const sink = await startSink(subject, {
         bootstrap: bench.bootstrap,
         topic,
@@ -213,6 +219,7 @@ function failed(spec: RunSpec, load: number, error: string): RunResult {
     postMean: NaN,
     postP50: NaN,
     postP99: NaN,
+    startS: NaN,
     peakRssMb: NaN,
     cpuS: NaN,
     storeCpuS: NaN,

@@ -45,6 +45,8 @@ export const HELP = `make bench [ARGS="…"]  —  deno run -A bench/run.ts [opt
 Starts a Kafka broker and the EventStore stand-in, writes the backlogs, measures every configuration
 over a bounded window (three repeats, interleaved), then a live-latency run and a bounded-memory replay.
 Prints a markdown report and writes it to bench/results/<time>.md. Ctrl-C stops and cleans up.
+Benthos rows need Go: Benthos is built once from bench/benthos/ into .cache/benthos/ (about 2 minutes);
+without Go they are skipped.
 
   --quick                 a fast look: 1 repeat, short windows, fewer settings   (BENCH_QUICK=1)
   --repeats N             repeats of every configuration (3)                      (BENCH_REPEATS)
@@ -56,6 +58,7 @@ Prints a markdown report and writes it to bench/results/<time>.md. Ctrl-C stops 
   --orderings O,…         eventsink ordering modes (partition,key,message,none)   (BENCH_ORDERINGS)
   --in-flight N,…         eventsink --max-in-flight settings (1,8,64,256)         (BENCH_IN_FLIGHT)
   --only REGEX            only sink rows whose name matches, e.g. 'naive|key/256' (BENCH_ONLY)
+                          ('benthos' for Benthos's rows; 'naive|eventsink' leaves them out)
   --no-live               skip the produce-to-stored latency runs                 (BENCH_LIVE=0)
   --live-rate N           offered load of the latency runs, records/s (200)       (BENCH_LIVE_RATE)
   --live-seconds S        how long the latency runs produce (8)                   (BENCH_LIVE_SECONDS)

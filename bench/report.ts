@@ -5,7 +5,9 @@ import type { RunResult } from "./measure.ts";
 import type { MemoryResult } from "./memory.ts";
 import type { SizeClass } from "./messages.ts";
 import type { BenchOptions } from "./options.ts";
-import { median, relativeSpread, summarize, type Summary } from "./stats.ts";
+import { count, firstLine, fixed, kb, mb, minutes, percent, rate, seconds, spread } from "./format.ts";
+import { definitions, liveSection, memorySection } from "./report_sections.ts";
+import { median, summarize, type Summary } from "./stats.ts";
 
 /** Facts about the run, for the report's head. */
 export interface RunFacts {
@@ -19,6 +21,8 @@ export interface RunFacts {
   loadAtEnd: number;
   /** Average value bytes of each backlog. */
   recordBytes: Partial<Record<SizeClass, number>>;
+  /** Benthos's version ("v4.27.0"), or why it was left out; undefined in reports of older runs. */
+  benthos: string | undefined;
 }
 
 /** Everything measured. */
@@ -39,6 +43,10 @@ interface Row {
   inFlight: number;
   peakRssMb: number;
   cpuS: number;
+  /** CPU microseconds of the measured process per record it got stored. */
+  cpuUsPerRecord: number;
+  /** From starting the process to its first stored record. */
+  startS: number;
   windowS: number;
   cores: { own: number; store: number; broker: number; others: number };
   exhausted: boolean;
@@ -76,6 +84,7 @@ export function renderReport(options: BenchOptions, facts: RunFacts, measured: M
         "",
       );
     }
+    out.push(...standInCeiling(size, rows), "");
     for (const latencyMs of options.latencies) {
       const tableRows = [...rows.values()].filter((row) =>
         row.spec.size === size && row.spec.latencyMs === latencyMs && row.spec.subject.kind !== "consume"
@@ -122,7 +131,7 @@ function head(options: BenchOptions, facts: RunFacts, measured: Measured): strin
     } records ` +
     `keyed over ${count(options.keys)} keys (UUIDs, random), valid FHIR messages made from the test ` +
     "fixtures with fresh ids. Every configuration replays the same backlog in a fresh consumer group, as a " +
-    `real process (eventsink with its own permission set), and is measured for ${
+    `real process (eventsink with its own permission set${benthosNote(facts)}), and is measured for ${
       seconds(options.windowMs)
     } ` +
     `after a ${seconds(options.warmupMs)} warm-up that starts with its first stored record — or until the ` +
@@ -130,6 +139,37 @@ function head(options: BenchOptions, facts: RunFacts, measured: Measured): strin
     "configurations interleaved (every configuration once per round, order shuffled per round); figures are " +
     "medians over the repeats.",
   ];
+}
+
+/**
+ * The stand-in's own ceiling: one core (it answers on one JavaScript thread) ÷ its CPU per answered POST,
+ * taken from the HTTP ceiling rows at 0 ms (keep-alive, nothing but POSTs), beside the fastest row measured.
+ */
+function standInCeiling(size: SizeClass, rows: Map<string, Row>): string[] {
+  const ofSize = [...rows.values()].filter((row) =>
+    row.spec.size === size && row.spec.subject.kind !== "consume"
+  );
+  const loops = ofSize.filter((row) => row.spec.subject.kind === "http" && row.spec.latencyMs === 0);
+  const perAnswerUs = median(loops.map((row) => (row.cores.store / row.rate.median) * 1e6));
+  if (!Number.isFinite(perAnswerUs)) return [];
+  const fastest = ofSize.reduce((best, row) => (row.rate.median > best.rate.median ? row : best));
+  const share = fastest.rate.median / (1e6 / perAnswerUs);
+  return [
+    `EventStore stand-in's own ceiling: it spends **${fixed(perAnswerUs, 0)} µs of CPU per answered POST** ` +
+    `(median over the HTTP ceiling rows at 0 ms), so one core answers at most about ` +
+    `**${rate(1e6 / perAnswerUs)} records/s**. The fastest row below, ${
+      subjectName(fastest.spec.subject)
+    } at ` +
+    `${fastest.spec.latencyMs} ms, reached ${rate(fastest.rate.median)}/s: ${percent(share)} of it` +
+    (share > 0.5 ? " — the stand-in, not the sink, can be the limit at this rate." : "."),
+  ];
+}
+
+function benthosNote(facts: RunFacts): string {
+  if (facts.benthos === undefined) return "";
+  return facts.benthos.startsWith("v")
+    ? `; Benthos ${facts.benthos}, a build of bench/benthos/`
+    : `; Benthos ${facts.benthos}`;
 }
 
 function rowOf(spec: RunSpec, runs: RunResult[]): Row {
@@ -143,6 +183,9 @@ function rowOf(spec: RunSpec, runs: RunResult[]): Row {
     inFlight: med((r) => (r.rate * r.postMean) / 1000),
     peakRssMb: med((r) => r.peakRssMb),
     cpuS: med((r) => r.cpuS),
+    cpuUsPerRecord: med((r) => (r.cpuS / r.records) * 1e6),
+    // Older saved runs have no startS.
+    startS: med((r) => r.startS ?? NaN),
     windowS: med((r) => r.windowS),
     cores: {
       own: med((r) => r.cpuS / r.windowS),
@@ -174,8 +217,9 @@ function boundOf(row: Row, rows: Map<string, Row>, options: BenchOptions): Bound
 function throughputTable(tableRows: Row[], rows: Map<string, Row>, options: BenchOptions): string[] {
   const lines = [
     "| configuration | C | records/s | spread (min–max) | bound: min(C/L, ceilings) | efficiency | " +
-    "POST p50 / p99 ms | in flight | peak RSS MB | CPU s / window s | cores: own · stand-in · broker · others |",
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    "POST p50 / p99 ms | in flight | peak RSS MB | CPU µs / record | start → stored s | CPU s / window s | " +
+    "cores: own · stand-in · broker · others |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const row of tableRows) {
     const bound = boundOf(row, rows, options);
@@ -188,7 +232,7 @@ function throughputTable(tableRows: Row[], rows: Map<string, Row>, options: Benc
         `${bound ? `${rate(bound.value)} (${bound.limit})` : "—"} | ${percent(efficiency)} | ` +
         `${fixed(row.postP50, 1)} / ${fixed(row.postP99, 1)} | ${fixed(row.inFlight, 0)} | ${
           mb(row.peakRssMb)
-        } | ` +
+        } | ${fixed(row.cpuUsPerRecord, 0)} | ${fixed(row.startS, 1)} | ` +
         `${fixed(row.cpuS, 1)} / ${fixed(row.windowS, 1)} | ${fixed(row.cores.own, 2)} · ` +
         `${fixed(row.cores.store, 2)} · ${fixed(row.cores.broker, 2)} · ${fixed(row.cores.others, 2)} |`,
     );
@@ -262,152 +306,6 @@ function targets(options: BenchOptions, rows: Map<string, Row>, memory: MemoryRe
   return lines;
 }
 
-function liveSection(options: BenchOptions, live: LiveResult[]): string[] {
-  const lines = [
-    "## Produce-to-stored latency at a steady load",
-    "",
-    `Each sink caught up on a fresh topic (${options.partitions} partitions); then ${options.liveRate} ` +
-    `records/s are produced for ${options.liveSeconds} s. Latency of a record: from the producer's send to ` +
-    "the stand-in's 2xx answer. Records not stored within 5 s after the last send count as ∞. Medians over " +
-    "the repeats.",
-    "",
-    "| configuration | EventStore latency | stored / produced | p50 ms | p99 ms | max ms |",
-    "|---|--:|--:|--:|--:|--:|",
-  ];
-  const groups = new Map<string, LiveResult[]>();
-  for (const result of live) {
-    const key = `${subjectName(result.subject)}|${result.latencyMs}`;
-    groups.set(key, [...(groups.get(key) ?? []), result]);
-  }
-  for (const results of groups.values()) {
-    const ok = results.filter((r) => !r.error);
-    const first = results[0]!;
-    const med = (pick: (r: LiveResult) => number) => median(ok.map(pick));
-    lines.push(
-      `| ${subjectName(first.subject)} | ${first.latencyMs} ms | ${count(med((r) => r.stored))} / ${
-        count(med((r) => r.produced))
-      } | ${latency(med((r) => r.p50))} | ${latency(med((r) => r.p99))} | ${latency(med((r) => r.max))} |` +
-        (ok.length < results.length ? ` (${results.length - ok.length} failed)` : ""),
-    );
-  }
-  return lines;
-}
-
-function memorySection(memory: MemoryResult): string[] {
-  const lines = [
-    `## Bounded memory: ${subjectName(memory.subject)} replaying ${count(memory.records)} records at 0 ms`,
-    "",
-    `Stored ${count(memory.stored)} of ${count(memory.records)} records in ${minutes(memory.seconds)} ` +
-    `(${rate(memory.stored / memory.seconds)} records/s); peak RSS (VmHWM) **${mb(memory.peakMb)} MB**. ` +
-    "RSS sampled every second; shown at each tenth of the way:" +
-    (memory.error ? ` (${firstLine(memory.error)})` : ""),
-    "",
-    "| elapsed s | records stored | RSS MB | peak RSS MB |",
-    "|--:|--:|--:|--:|",
-  ];
-  let nextTenth = 0;
-  for (const sample of memory.samples) {
-    const tenth = Math.floor((sample.stored / memory.records) * 10);
-    if (tenth < nextTenth && sample !== memory.samples.at(-1)) continue;
-    nextTenth = tenth + 1;
-    lines.push(
-      `| ${sample.elapsedS.toFixed(0)} | ${count(sample.stored)} | ${mb(sample.rssMb)} | ${
-        mb(sample.peakMb)
-      } |`,
-    );
-  }
-  const rss = memory.samples.map((s) => s.rssMb);
-  const half = Math.floor(rss.length / 2);
-  if (rss.length >= 4) {
-    lines.push(
-      "",
-      `RSS median over the first half of the replay ${mb(median(rss.slice(0, half)))} MB, over the second ` +
-        `half ${mb(median(rss.slice(half)))} MB.`,
-    );
-  }
-  return lines;
-}
-
-function definitions(options: BenchOptions): string[] {
-  return [
-    "## Definitions",
-    "",
-    "- **records/s**: records the stand-in answered 2xx (for the consume-only ceiling: records KafkaJS " +
-    "handed over) during the window, divided by its length. ⁽ᵉ⁾: the backlog ran out before the window " +
-    "ended (window ends with the last record). The consume-only ceiling has no warm-up: it is measured from " +
-    "its first batch, as it runs through a backlog in seconds.",
-    "- **C**: requests that can be in flight — `--max-in-flight` for key and none; min(in-flight, P = " +
-    `${options.partitions} partitions) for partition order; 1 for the naive sink. **L**: injected latency.`,
-    "- **bound**: min(C/L, consume-only ceiling, HTTP ceiling at the same C, L and size); C/L is ∞ at 0 ms. " +
-    "For an HTTP ceiling row the bound is C/L alone. **efficiency** = records/s ÷ bound.",
-    "- **HTTP ceiling C=n**: a bare fetch loop keeping n POSTs in flight against the same stand-in (keep-alive " +
-    "pool of n, HTTP/1.1), cycling 5,000 distinct messages of the size. eventsink sends HTTP/1.1 through " +
-    "undici, which costs less CPU per request than fetch: where the stand-in is the limit both meet it, " +
-    "elsewhere eventsink can pass this ceiling (efficiency over 100 %).",
-    "- **naive sink**: KafkaJS eachMessage + `await fetch` per record, one at a time, as the original service.",
-    "- **POST p50 / p99**: latency of the 2xx POSTs in the window as the stand-in sees it — from a request's " +
-    "arrival (headers read) to its answer; it holds the injected latency and the stand-in's own work and " +
-    "queueing, not the sink's; the stand-in stamps arrival in whole milliseconds. A backlog replay has no meaningful produce-to-stored latency (every record was " +
-    "produced before the sink started), so that is measured apart, at a steady load (above).",
-    "- **in flight**: mean number of POSTs under way at the stand-in in the window, by Little's law: " +
-    "records/s × mean POST latency. Far below C means the sink does not keep its requests in flight.",
-    "- **peak RSS**: VmHWM of the measured process (/proc/<pid>/status) at the end of the window.",
-    "- **CPU s**: user + system CPU seconds of the measured process in the window (/proc/<pid>/stat). " +
-    "**cores**: CPU seconds ÷ window seconds of the measured process, the stand-in, the Kafka broker, and " +
-    "everything else on the machine (other users' work; from /proc/stat).",
-  ];
-}
-
-function rate(value: number): string {
-  if (!Number.isFinite(value)) return value === Infinity ? "∞" : "—";
-  return Math.round(value).toLocaleString("en-US");
-}
-
-function spread(summary: Summary): string {
-  if (summary.n === 0) return "—";
-  if (summary.n === 1) return "1 run";
-  return `${rate(summary.min)}–${rate(summary.max)} (±${percent(relativeSpread(summary) / 2)})`;
-}
-
-function percent(value: number): string {
-  return Number.isFinite(value) ? `${Math.round(value * 100)} %` : "—";
-}
-
-function fixed(value: number, digits: number): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : "—";
-}
-
-function mb(value: number): string {
-  return Number.isFinite(value) ? value.toFixed(0) : "—";
-}
-
-function latency(value: number): string {
-  if (value === Infinity) return "> 5000 (not stored)";
-  return Number.isFinite(value) ? value.toFixed(0) : "—";
-}
-
 function cpu(row: Row): string {
   return `CPU ${fixed(row.cpuS, 1)} s in ${fixed(row.windowS, 1)} s`;
-}
-
-function kb(bytes: number | undefined): string {
-  return bytes === undefined ? "?" : `${(bytes / 1024).toFixed(1)} KB`;
-}
-
-function count(value: number): string {
-  return Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "—";
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toLocaleString("en-US")} s`;
-}
-
-function minutes(totalSeconds: number): string {
-  const m = Math.floor(totalSeconds / 60);
-  const s = Math.round(totalSeconds % 60);
-  return m > 0 ? `${m} min ${s} s` : `${s} s`;
-}
-
-function firstLine(text: string): string {
-  return text.split("\n")[0] ?? "";
 }

@@ -12,8 +12,16 @@ import { join } from "node:path";
 import process from "node:process";
 import { ensureKafkaJars, kafkaVersion, startBroker, uniqueName } from "../tests/support/broker.ts";
 import { produceBacklog } from "./backlog.ts";
+import { ensureBenthos } from "./benthos.ts";
 import { cleanUpAll, onCleanUp } from "./children.ts";
-import { concurrencyOf, type RunSpec, sinkSubjects, type Subject, subjectName } from "./configs.ts";
+import {
+  benthosSubjects,
+  concurrencyOf,
+  type RunSpec,
+  sinkSubjects,
+  type Subject,
+  subjectName,
+} from "./configs.ts";
 import { type LiveResult, measureLive } from "./live.ts";
 import { measure, type RunResult } from "./measure.ts";
 import { type MemoryResult, replayForMemory } from "./memory.ts";
@@ -31,6 +39,7 @@ const LIVE_SUBJECTS: Subject[] = [
   { kind: "naive" },
   { kind: "eventsink" },
   { kind: "eventsink", ordering: "key", maxInFlight: 256 },
+  { kind: "benthos", maxInFlight: 256 },
 ];
 
 async function main(): Promise<number> {
@@ -89,6 +98,7 @@ async function bench(options: BenchOptions, signal: AbortSignal): Promise<void> 
     loadAtStart: await loadAverage(),
     loadAtEnd: NaN,
     recordBytes: {},
+    benthos: undefined,
   };
   const measured: Measured = { specs: [], runs: [], live: [], memory: undefined };
   const outputPath = join(options.outputDir, `${compactTime(startedAt)}.md`);
@@ -127,6 +137,8 @@ async function run(
   progress(`load average ${facts.loadAtStart}; fetching Kafka ${facts.kafka} (cached after the first run)`);
   await ensureKafkaJars(facts.kafka);
   signal.throwIfAborted();
+  const benthosVersion = await benthosStatus(options, signal);
+  facts.benthos = benthosVersion;
   const broker = await startBroker({ version: facts.kafka });
   onCleanUp(() => broker.stop());
   signal.throwIfAborted();
@@ -154,7 +166,8 @@ async function run(
     );
   }
 
-  measured.specs = specsOf(options);
+  const benthos = benthosVersion.startsWith("v");
+  measured.specs = specsOf(options, benthos);
   const bench = {
     bootstrap: broker.bootstrap,
     topics: topics as Record<string, string>,
@@ -179,7 +192,7 @@ async function run(
   }
 
   if (options.live) {
-    const subjects = LIVE_SUBJECTS.filter((s) => wanted(options, s));
+    const subjects = LIVE_SUBJECTS.filter((s) => wanted(options, s) && (benthos || s.kind !== "benthos"));
     for (let round = 1; round <= options.repeats; round++) {
       for (const latencyMs of options.latencies) {
         for (const subject of subjects) {
@@ -257,10 +270,26 @@ async function memoryRun(
   return result;
 }
 
+/**
+ * Builds Benthos if a row wants it. Returns its version ("v4.27.0"), or why it is left out (the run goes on
+ * without it).
+ */
+async function benthosStatus(options: BenchOptions, signal: AbortSignal): Promise<string> {
+  if (!benthosSubjects().some((s) => wanted(options, s))) return "not asked for (--only)";
+  const build = await ensureBenthos(progress, signal);
+  if (build.kind === "skipped") {
+    progress(`benthos: skipped (${build.reason})`);
+    return `skipped (${build.reason})`;
+  }
+  progress(`benthos ${build.version}: ${build.built ? "built" : "cached"} (.cache/benthos/benthos)`);
+  return build.version;
+}
+
 /** Every spec of the run: per size the consume ceiling; per latency the sinks and the HTTP ceilings they need. */
-function specsOf(options: BenchOptions): RunSpec[] {
+function specsOf(options: BenchOptions, benthos: boolean): RunSpec[] {
   const specs: RunSpec[] = [];
-  const sinks = sinkSubjects(options.orderings, options.inFlights).filter((s) => wanted(options, s));
+  const sinks = [...sinkSubjects(options.orderings, options.inFlights), ...(benthos ? benthosSubjects() : [])]
+    .filter((s) => wanted(options, s));
   const concurrencies = [...new Set(sinks.map((s) => concurrencyOf(s, options.partitions)!))].sort((a, b) =>
     a - b
   );

@@ -1,5 +1,6 @@
-/** Starting the sinks under test as real processes: the naive baseline and eventsink itself. */
+/** Starting the sinks under test as real processes: the naive baseline, eventsink itself and Benthos. */
 import { spawnEventsink } from "../tests/support/eventsink_process.ts";
+import { startBenthos } from "./benthos.ts";
 import { onCleanUp, spawnScript, watch } from "./children.ts";
 import type { Subject } from "./configs.ts";
 import { pidsWithArgument } from "./proc.ts";
@@ -23,8 +24,12 @@ export interface SinkProcess {
   close(): Promise<void>;
 }
 
-/** Starts the naive sink or eventsink (with its real permission set, JSON logs at info level). */
+/**
+ * Starts the naive sink, eventsink (with its real permission set, JSON logs at info level) or Benthos (the
+ * binary bench/benthos.ts built).
+ */
 export async function startSink(subject: Subject, place: SinkPlace): Promise<SinkProcess> {
+  if (subject.kind === "benthos") return await startBenthos(place, subject.maxInFlight);
   if (subject.kind === "naive") {
     const process = spawnScript("naive_sink.ts", [place.bootstrap, place.topic, place.group, place.url]);
     await process.firstLine;

@@ -180,7 +180,11 @@ export async function post(
   try {
     const answer = await options.send(request, attempt.signal);
     const retryAfterMs = parseRetryAfter(answer.retryAfter, new Date());
-    return classifyStatus(answer.status, readOperationOutcome(answer.body, request.body), retryAfterMs);
+    // A 2xx says nothing more (the real store's 202 has no body): the answer is read only when it failed.
+    const said = answer.status < 300 || answer.body === ""
+      ? undefined
+      : readOperationOutcome(answer.body, request.body);
+    return classifyStatus(answer.status, said, retryAfterMs);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     const outcome = classifyFetchError(error, options.timeoutMs);
