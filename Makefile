@@ -78,7 +78,8 @@ build: toolchain stage
 	  exit 1; \
 	fi
 
-# Not part of `make test`: about 70 minutes on 2 cores (ARGS=--quick: about 4). bench/run.ts --help lists ARGS.
+# Not part of `make test`: about 80 minutes on 2 cores (ARGS=--quick: about 5), and the first time about 2 more
+# to build Benthos (needs Go; skipped without it). bench/run.ts --help lists ARGS.
 bench: toolchain
 	$(DENO) run --frozen --allow-all bench/run.ts $(ARGS)
 

@@ -279,7 +279,7 @@ async function benthosStatus(options: BenchOptions, signal: AbortSignal): Promis
   const build = await ensureBenthos(progress, signal);
   if (build.kind === "skipped") {
     progress(`benthos: skipped (${build.reason})`);
-    return `skipped (${build.reason})`;
+    return build.reason;
   }
   progress(`benthos ${build.version}: ${build.built ? "built" : "cached"} (.cache/benthos/benthos)`);
   return build.version;
