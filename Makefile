@@ -79,7 +79,8 @@ build: toolchain stage
 	fi
 
 # Not part of `make test`: about 80 minutes on 2 cores (ARGS=--quick: about 5), and the first time about 2 more
-# to build Benthos (needs Go; skipped without it). bench/run.ts --help lists ARGS.
+# to build Benthos (needs Go; skipped without it). With Go it also builds the lean EventStore it measures
+# against (bench/leanstore/, seconds); without Go it falls back to bench/store_host.ts. bench/run.ts --help lists ARGS.
 bench: toolchain
 	$(DENO) run --frozen --allow-all bench/run.ts $(ARGS)
 

@@ -3,21 +3,13 @@
  * .cache/benthos/ and made again when its sources change, and its configuration for a run: kafka_franz on
  * the run's topic and fresh group → http_client POSTs to the stand-in, as the other sinks do.
  */
-import { fileURLToPath } from "node:url";
 import { BENTHOS_VERSION } from "./configs.ts";
 import { onCleanUp, type ScriptProcess, spawnProcess } from "./children.ts";
+import { binaryOf, ensureGoProgram } from "./gobuild.ts";
 import type { SinkPlace, SinkProcess } from "./sinks.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const SOURCE_DIR = `${ROOT}bench/benthos`;
-const SOURCES = ["go.mod", "go.sum", "main.go"];
-const CACHE_DIR = `${ROOT}.cache/benthos`;
 /** The binary every Benthos run starts. */
-export const BENTHOS_BINARY = `${CACHE_DIR}/benthos`;
-/** Holds the digest of the sources the binary was built from. */
-const STAMP = `${CACHE_DIR}/sources.sha256`;
-/** Where `go` is looked for when it is not on PATH: the usual place of an install from go.dev. */
-const GO_FALLBACK = "/usr/local/go/bin/go";
+export const BENTHOS_BINARY = binaryOf("benthos");
 const TAIL_CHARS = 4_000;
 
 /** The binary, ready, or why there is none (printed as "benthos: skipped (…)"). */
@@ -28,38 +20,21 @@ export type BenthosBuild = { kind: "ready"; version: string; built: boolean } | 
 
 /** Builds the binary unless it is there and made from the current sources; `say` gets progress lines. */
 export async function ensureBenthos(say: (line: string) => void, signal: AbortSignal): Promise<BenthosBuild> {
-  const digest = await sourceDigest();
-  const stamp = await Deno.readTextFile(STAMP).catch(() => "");
-  let built = false;
-  if (stamp.trim() !== digest || !(await exists(BENTHOS_BINARY))) {
-    const go = await findGo();
-    if (go === undefined) return { kind: "skipped", reason: "Go is not installed" };
-    say(`benthos: building v${BENTHOS_VERSION} from bench/benthos/ with ${go} (once; about 2 minutes)`);
-    await Deno.mkdir(CACHE_DIR, { recursive: true });
-    const began = Date.now();
-    const out = await new Deno.Command(go, {
-      args: ["build", "-trimpath", "-buildvcs=false", "-o", `${BENTHOS_BINARY}.new`, "."],
-      cwd: SOURCE_DIR,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal,
-    }).output();
-    signal.throwIfAborted();
-    if (!out.success) {
-      const error = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" ");
-      return { kind: "skipped", reason: `go build failed: ${error}` };
-    }
-    await Deno.rename(`${BENTHOS_BINARY}.new`, BENTHOS_BINARY);
-    await Deno.writeTextFile(STAMP, `${digest}\n`);
-    say(`benthos: built in ${((Date.now() - began) / 1000).toFixed(0)} s`);
-    built = true;
-  }
+  const build = await ensureGoProgram(
+    {
+      name: "benthos",
+      sources: ["go.mod", "go.sum", "main.go"],
+      buildNote: `v${BENTHOS_VERSION}, once; about 2 minutes`,
+    },
+    say,
+    signal,
+  );
+  if (build.kind === "skipped") return build;
   const version = await binaryVersion();
   if (version !== `v${BENTHOS_VERSION}`) {
     return { kind: "skipped", reason: `${BENTHOS_BINARY} says it is ${version ?? "nothing"}` };
   }
-  return { kind: "ready", version, built };
+  return { kind: "ready", version, built: build.built };
 }
 
 /** The configuration of one run, as JSON (which is YAML too). Pure. */
@@ -111,31 +86,6 @@ export async function startBenthos(place: SinkPlace, maxInFlight: number): Promi
   };
 }
 
-async function sourceDigest(): Promise<string> {
-  const parts = await Promise.all(SOURCES.map((name) => Deno.readFile(`${SOURCE_DIR}/${name}`)));
-  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length + 1, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length + 1; // a zero between the files
-  }
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...hash].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-/** `go` on PATH, else at {@link GO_FALLBACK}, if either runs. */
-async function findGo(): Promise<string | undefined> {
-  for (const go of ["go", GO_FALLBACK]) {
-    try {
-      const out = await new Deno.Command(go, { args: ["version"], stdout: "null", stderr: "null" }).output();
-      if (out.success) return go;
-    } catch {
-      // not there
-    }
-  }
-  return undefined;
-}
-
 /** What `benthos --version` says ("Version: v4.27.0"), or undefined. */
 async function binaryVersion(): Promise<string | undefined> {
   try {
@@ -148,13 +98,5 @@ async function binaryVersion(): Promise<string | undefined> {
     return /Version:\s*(\S+)/.exec(new TextDecoder().decode(out.stdout))?.[1];
   } catch {
     return undefined;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
   }
 }

@@ -8,6 +8,8 @@ export type Ordering = "partition" | "key" | "message" | "none";
 export type Subject =
   | { kind: "consume" }
   | { kind: "http"; concurrency: number }
+  /** The lean store's own ceiling: its Go load generator (`leanstore load`) keeping C POSTs in flight. */
+  | { kind: "load"; concurrency: number }
   | { kind: "naive" }
   /** `ordering`/`maxInFlight` undefined: eventsink's defaults, no flags given. */
   | { kind: "eventsink"; ordering?: Ordering; maxInFlight?: number }
@@ -34,6 +36,8 @@ export function subjectName(subject: Subject): string {
       return "consume-only ceiling";
     case "http":
       return `HTTP ceiling C=${subject.concurrency}`;
+    case "load":
+      return `lean store ceiling C=${subject.concurrency} (Go client)`;
     case "naive":
       return "naive sink";
     case "eventsink":
@@ -55,6 +59,7 @@ export function concurrencyOf(subject: Subject, partitions: number): number | un
     case "consume":
       return undefined;
     case "http":
+    case "load":
       return subject.concurrency;
     case "naive":
       return 1;
@@ -89,6 +94,12 @@ export function benthosSubjects(): Subject[] {
     maxInFlight: EVENTSINK_DEFAULTS.maxInFlight,
   }];
 }
+
+/** The in-flight settings of the lean store's ceiling rows: eventsink's default and the most measured. */
+export const LOAD_CONCURRENCIES: readonly number[] = [EVENTSINK_DEFAULTS.maxInFlight, 256];
+
+/** Body bytes the load generator POSTs per size class: about the backlog's mean record. */
+export const LOAD_BYTES: Record<SizeClass, number> = { fixtures: 1_536, "10k": 10_240 };
 
 /** A stable key for grouping repeated runs of one spec. */
 export function specKey(spec: RunSpec): string {

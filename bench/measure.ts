@@ -4,11 +4,11 @@
  * consume-only ceiling, what KafkaJS handed over) until the window is over or the backlog is done.
  */
 import { uniqueName } from "../tests/support/broker.ts";
-import { spawnScript } from "./children.ts";
-import type { RunSpec } from "./configs.ts";
+import { spawnProcess, spawnScript } from "./children.ts";
+import { LOAD_BYTES, type RunSpec } from "./configs.ts";
 import { cpuSecondsOf, loadAverage, machineCpu, memoryOf } from "./proc.ts";
 import { startSink } from "./sinks.ts";
-import type { StoreHost } from "./store_client.ts";
+import { LEANSTORE_BINARY, type StoreHost } from "./store_client.ts";
 
 /** Where a run takes place. */
 export interface Bench {
@@ -98,7 +98,7 @@ async function measureWindow(
   running: Running,
   { load, startedAt }: { load: number; startedAt: number },
 ): Promise<RunResult> {
-  const limit = spec.subject.kind === "http" ? Infinity : bench.records;
+  const limit = spec.subject.kind === "http" || spec.subject.kind === "load" ? Infinity : bench.records;
   const deadline = Date.now() + START_TIMEOUT_MS;
   let progress = await running.progress();
   while (progress.firstAt === undefined) {
@@ -187,6 +187,17 @@ async function start(bench: Bench, spec: RunSpec): Promise<Running> {
     case "http": {
       const args = [bench.store.url, String(subject.concurrency), spec.size];
       const process = spawnScript("fetch_loop.ts", args);
+      await process.firstLine;
+      return {
+        pid: process.pid,
+        progress: storeProgress,
+        describe: process.stderrTail,
+        close: process.close,
+      };
+    }
+    case "load": {
+      const args = ["load", bench.store.url, String(subject.concurrency), String(LOAD_BYTES[spec.size])];
+      const process = spawnProcess("leanstore load", { path: LEANSTORE_BINARY, args });
       await process.firstLine;
       return {
         pid: process.pid,

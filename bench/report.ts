@@ -5,6 +5,7 @@ import type { RunResult } from "./measure.ts";
 import type { MemoryResult } from "./memory.ts";
 import type { SizeClass } from "./messages.ts";
 import type { BenchOptions } from "./options.ts";
+import type { StoreKind } from "./store_client.ts";
 import { count, firstLine, fixed, kb, mb, minutes, percent, rate, seconds, spread } from "./format.ts";
 import { definitions, liveSection, memorySection } from "./report_sections.ts";
 import { median, summarize, type Summary } from "./stats.ts";
@@ -23,6 +24,8 @@ export interface RunFacts {
   recordBytes: Partial<Record<SizeClass, number>>;
   /** Benthos's version ("v4.27.0"), or why it was left out; undefined in reports of older runs. */
   benthos: string | undefined;
+  /** The EventStore the run used; undefined in reports of older runs (the Deno stand-in). */
+  store: StoreKind | undefined;
 }
 
 /** Everything measured. */
@@ -84,7 +87,7 @@ export function renderReport(options: BenchOptions, facts: RunFacts, measured: M
         "",
       );
     }
-    out.push(...standInCeiling(size, rows), "");
+    out.push(...standInCeiling(size, rows, facts.store), "");
     for (const latencyMs of options.latencies) {
       const tableRows = [...rows.values()].filter((row) =>
         row.spec.size === size && row.spec.latencyMs === latencyMs && row.spec.subject.kind !== "consume"
@@ -97,7 +100,9 @@ export function renderReport(options: BenchOptions, facts: RunFacts, measured: M
   out.push(...targets(options, rows, measured.memory), "");
   if (measured.live.length > 0) out.push(...liveSection(options, measured.live), "");
   if (measured.memory) out.push(...memorySection(measured.memory), "");
-  out.push(...definitions(options, measured.specs.some((spec) => spec.subject.kind === "benthos")));
+  out.push(
+    ...definitions(options, measured.specs.some((spec) => spec.subject.kind === "benthos"), facts.store),
+  );
   const failures = measured.runs.filter((r) => r.error);
   if (failures.length > 0) {
     out.push("", "## Failed runs", "");
@@ -142,31 +147,54 @@ function head(options: BenchOptions, facts: RunFacts, measured: Measured): strin
 }
 
 /**
- * The stand-in's own ceiling, estimated: one core (it answers on one JavaScript thread) ÷ its CPU per
- * answered POST at its cheapest, in the HTTP ceiling rows at 0 ms (keep-alive, nothing but POSTs); beside it
- * the fastest row measured.
+ * The stand-in's own ceiling: its CPU per answered POST at its cheapest (the ceiling rows at 0 ms:
+ * keep-alive, nothing but POSTs), what one core answers at that cost, and for the lean store the rate its
+ * own Go client measured; beside them the fastest sink row.
  */
-function standInCeiling(size: SizeClass, rows: Map<string, Row>): string[] {
+function standInCeiling(size: SizeClass, rows: Map<string, Row>, store: StoreKind | undefined): string[] {
   const ofSize = [...rows.values()].filter((row) =>
     row.spec.size === size && row.spec.subject.kind !== "consume" && Number.isFinite(row.rate.median)
   );
-  const loops = ofSize.filter((row) => row.spec.subject.kind === "http" && row.spec.latencyMs === 0);
+  const isCeiling = (row: Row) => row.spec.subject.kind === "http" || row.spec.subject.kind === "load";
+  const loops = ofSize.filter((row) => isCeiling(row) && row.spec.latencyMs === 0);
   const perAnswerUs = Math.min(
     ...loops.map((row) => (row.cores.store / row.rate.median) * 1e6).filter(Number.isFinite),
   );
   if (!Number.isFinite(perAnswerUs)) return [];
-  const ceiling = 1e6 / perAnswerUs;
-  const fastest = ofSize.reduce((best, row) => (row.rate.median > best.rate.median ? row : best));
-  const share = fastest.rate.median / ceiling;
+  const perCore = 1e6 / perAnswerUs;
+  const sinks = ofSize.filter((row) => !isCeiling(row));
+  const fastest = sinks.reduce<Row | undefined>(
+    (best, row) => (row.rate.median > (best?.rate.median ?? -1) ? row : best),
+    undefined,
+  );
+  const loads = loops.filter((row) => row.spec.subject.kind === "load");
+  const measured = loads.reduce<Row | undefined>(
+    (best, row) => (row.rate.median > (best?.rate.median ?? -1) ? row : best),
+    undefined,
+  );
+  const ceiling = measured?.rate.median ?? perCore;
+  const share = fastest ? fastest.rate.median / ceiling : NaN;
+  const who = store === "lean"
+    ? "EventStore stand-in (the lean store: Go, bench/leanstore/, counts and answers 202, stores nothing)"
+    : "EventStore stand-in (bench/store_host.ts: the test stand-in, Deno, one JavaScript thread)";
   return [
-    `EventStore stand-in's own ceiling: at its cheapest (the HTTP ceiling rows at 0 ms) it spends ` +
-    `**${fixed(perAnswerUs, 0)} µs of CPU per answered POST**, so one core answers at most about ` +
-    `**${rate(ceiling)} records/s** (an estimate: it answers on one JavaScript thread, ` +
-    `and some of its CPU is spent beside it). The fastest row below, ${
-      subjectName(fastest.spec.subject)
-    } at ${fastest.spec.latencyMs} ms, ` +
-    `reached ${rate(fastest.rate.median)}/s, ${percent(share)} of it` +
-    (share > 0.5 ? ": at such rates the stand-in, not the sink, can be the limit." : "."),
+    `${who}: at its cheapest (the ceiling rows at 0 ms) it spends **${fixed(perAnswerUs, 0)} µs of CPU per ` +
+    `answered POST**, about **${rate(perCore)} POST/s per core**` +
+    (measured
+      ? `; its own Go client measured **${rate(measured.rate.median)} records/s** (${
+        subjectName(measured.spec.subject)
+      }, client and store on the same cores)`
+      : "") +
+    "." +
+    (fastest
+      ? ` The fastest sink row below, ${
+        subjectName(fastest.spec.subject)
+      } at ${fastest.spec.latencyMs} ms, ` +
+        `reached ${rate(fastest.rate.median)}/s, ${percent(share)} of ${
+          measured ? "that" : "one core's worth"
+        }` +
+        (share > 0.5 ? ": at such rates the stand-in, not the sink, can be the limit." : ".")
+      : ""),
   ];
 }
 
@@ -209,7 +237,7 @@ function boundOf(row: Row, rows: Map<string, Row>, options: BenchOptions): Bound
   const c = concurrencyOf(subject, options.partitions);
   if (c === undefined) return undefined;
   const terms: Bound[] = [{ value: latencyBound(c, latencyMs), limit: "C/L" }];
-  if (subject.kind !== "http") {
+  if (subject.kind !== "http" && subject.kind !== "load") {
     const consume = rows.get(specKey({ subject: { kind: "consume" }, size, latencyMs: 0 }));
     if (consume) terms.push({ value: consume.rate.median, limit: "consume" });
     const http = rows.get(specKey({ subject: { kind: "http", concurrency: c }, size, latencyMs }));

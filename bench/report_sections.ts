@@ -4,6 +4,7 @@ import { count, firstLine, latency, mb, minutes, rate } from "./format.ts";
 import type { LiveResult } from "./live.ts";
 import type { MemoryResult } from "./memory.ts";
 import type { BenchOptions } from "./options.ts";
+import type { StoreKind } from "./store_client.ts";
 import { median } from "./stats.ts";
 
 export function liveSection(options: BenchOptions, live: LiveResult[]): string[] {
@@ -72,10 +73,16 @@ export function memorySection(memory: MemoryResult): string[] {
   return lines;
 }
 
-export function definitions(options: BenchOptions, benthos: boolean): string[] {
+export function definitions(options: BenchOptions, benthos: boolean, store: StoreKind | undefined): string[] {
   return [
     "## Definitions",
     "",
+    store === "lean"
+      ? "- **stand-in**: the lean EventStore (bench/leanstore/, Go's net/http, built into .cache/leanstore/): " +
+        "answers every POST to `$process-message` that has a body with 202 and an empty body after L, counting it; it " +
+        "checks and stores nothing (the sinks' messages are the backlog's valid ones)."
+      : "- **stand-in**: bench/store_host.ts, the test stand-in (tests/support/eventstore.ts) in a Deno " +
+        "process of its own: it checks and stores every message (Go was missing, so the lean store was not built).",
     "- **records/s**: records the stand-in answered 2xx (for the consume-only ceiling: records KafkaJS " +
     "handed over) during the window, divided by its length. ⁽ᵉ⁾: the backlog ran out before the window " +
     "ended (window ends with the last record). The consume-only ceiling has no warm-up: it is measured from " +
@@ -88,11 +95,18 @@ export function definitions(options: BenchOptions, benthos: boolean): string[] {
     "pool of n, HTTP/1.1), cycling 5,000 distinct messages of the size. eventsink sends HTTP/1.1 through " +
     "undici, which costs less CPU per request than fetch: where the stand-in is the limit both meet it, " +
     "elsewhere eventsink can pass this ceiling (efficiency over 100 %).",
+    ...(store === "lean"
+      ? [
+        "- **lean store ceiling C=n (Go client)**: the lean store's own ceiling — its load generator " +
+        "(`leanstore load`: Go's HTTP client, keep-alive pool of n) keeping n POSTs of the size class's mean " +
+        "record in flight; client and store share the machine. Its bound is C/L alone.",
+      ]
+      : []),
     "- **naive sink**: KafkaJS eachMessage + `await fetch` per record, one at a time, as the original service.",
     ...(benthos ? [benthosLine()] : []),
     "- **POST p50 / p99**: latency of the 2xx POSTs in the window as the stand-in sees it — from a request's " +
     "arrival (headers read) to its answer; it holds the injected latency and the stand-in's own work and " +
-    "queueing, not the sink's; the stand-in stamps arrival in whole milliseconds. A backlog replay has no meaningful produce-to-stored latency (every record was " +
+    "queueing, not the sink's; the Deno stand-in stamps arrival in whole milliseconds, the lean store in nanoseconds. A backlog replay has no meaningful produce-to-stored latency (every record was " +
     "produced before the sink started), so that is measured apart, at a steady load (above).",
     "- **in flight**: mean number of POSTs under way at the stand-in in the window, by Little's law: " +
     "records/s × mean POST latency. Far below C means the sink does not keep its requests in flight.",

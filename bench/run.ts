@@ -17,6 +17,7 @@ import { cleanUpAll, onCleanUp } from "./children.ts";
 import {
   benthosSubjects,
   concurrencyOf,
+  LOAD_CONCURRENCIES,
   type RunSpec,
   sinkSubjects,
   type Subject,
@@ -29,7 +30,7 @@ import type { SizeClass } from "./messages.ts";
 import { type BenchOptions, parseBenchOptions } from "./options.ts";
 import { loadAverage, pidsWithArgument } from "./proc.ts";
 import { type Measured, renderReport, type RunFacts } from "./report.ts";
-import { startStoreHost } from "./store_client.ts";
+import { chooseStore, startStoreHost, type StoreHost } from "./store_client.ts";
 
 /** The memory replay gives up after this long (a stuck or very slow replay must still end). */
 const MEMORY_MAX_SECONDS = 45 * 60;
@@ -99,6 +100,7 @@ async function bench(options: BenchOptions, signal: AbortSignal): Promise<void> 
     loadAtEnd: NaN,
     recordBytes: {},
     benthos: undefined,
+    store: undefined,
   };
   const measured: Measured = { specs: [], runs: [], live: [], memory: undefined };
   const outputPath = join(options.outputDir, `${compactTime(startedAt)}.md`);
@@ -144,8 +146,13 @@ async function run(
   signal.throwIfAborted();
   const [brokerPid] = await pidsWithArgument(join(broker.dataDir, "server.properties"));
   progress(`Kafka broker on ${broker.bootstrap} (pid ${brokerPid ?? "unknown"})`);
-  const store = await startStoreHost();
-  progress(`EventStore stand-in on ${store.url} (pid ${store.pid})`);
+  const storeKind = await chooseStore(progress, signal);
+  facts.store = storeKind;
+  const store = await startStoreHost(storeKind);
+  progress(
+    `EventStore stand-in (${storeKind === "lean" ? "lean store, Go" : "bench/store_host.ts, Deno"}) on ` +
+      `${store.url} (pid ${store.pid})`,
+  );
 
   const topics: Partial<Record<SizeClass, string>> = {};
   for (const size of options.sizes) {
@@ -167,7 +174,7 @@ async function run(
   }
 
   const benthos = benthosVersion.startsWith("v");
-  measured.specs = specsOf(options, benthos);
+  measured.specs = specsOf(options, benthos, storeKind === "lean");
   const bench = {
     bootstrap: broker.bootstrap,
     topics: topics as Record<string, string>,
@@ -225,7 +232,7 @@ async function run(
 async function memoryRun(
   options: BenchOptions,
   bootstrap: string,
-  store: Awaited<ReturnType<typeof startStoreHost>>,
+  store: StoreHost,
   signal: AbortSignal,
 ): Promise<MemoryResult> {
   const topic = uniqueName("bench-memory");
@@ -285,8 +292,11 @@ async function benthosStatus(options: BenchOptions, signal: AbortSignal): Promis
   return build.version;
 }
 
-/** Every spec of the run: per size the consume ceiling; per latency the sinks and the HTTP ceilings they need. */
-function specsOf(options: BenchOptions, benthos: boolean): RunSpec[] {
+/**
+ * Every spec of the run: per size the consume ceiling; per latency the sinks, the HTTP ceilings they need
+ * and (`lean`) the lean store's own ceiling.
+ */
+function specsOf(options: BenchOptions, benthos: boolean, lean: boolean): RunSpec[] {
   const specs: RunSpec[] = [];
   const sinks = [...sinkSubjects(options.orderings, options.inFlights), ...(benthos ? benthosSubjects() : [])]
     .filter((s) => wanted(options, s));
@@ -298,6 +308,9 @@ function specsOf(options: BenchOptions, benthos: boolean): RunSpec[] {
     for (const latencyMs of options.latencies) {
       for (const concurrency of concurrencies) {
         specs.push({ subject: { kind: "http", concurrency }, size, latencyMs });
+      }
+      for (const concurrency of lean ? LOAD_CONCURRENCIES : []) {
+        specs.push({ subject: { kind: "load", concurrency }, size, latencyMs });
       }
       for (const subject of sinks) specs.push({ subject, size, latencyMs });
     }

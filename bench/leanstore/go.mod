@@ -1,0 +1,3 @@
+module eventsink/bench/leanstore
+
+go 1.22
