@@ -303,7 +303,8 @@ function targets(options: BenchOptions, rows: Map<string, Row>, memory: MemoryRe
     for (const row of rows.values()) {
       const s = row.spec.subject;
       if (row.spec.size !== size || row.spec.latencyMs !== 20 || s.kind !== "eventsink") continue;
-      if ((s.ordering ?? "partition") !== "partition" || (s.maxInFlight ?? 16) < options.partitions) continue;
+      // Only rows in partition order (eventsink's default is message order).
+      if (s.ordering !== "partition" || (s.maxInFlight ?? 16) < options.partitions) continue;
       const share = row.rate.median / pl;
       const http = find({ kind: "http", concurrency: options.partitions }, size, 20);
       const ofHttp = http
