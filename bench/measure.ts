@@ -184,20 +184,16 @@ async function start(bench: Bench, spec: RunSpec): Promise<Running> {
         close: () => process.close(),
       };
     }
-    case "http": {
-      const args = [bench.store.url, String(subject.concurrency), spec.size];
-      const process = spawnScript("fetch_loop.ts", args);
-      await process.firstLine;
-      return {
-        pid: process.pid,
-        progress: storeProgress,
-        describe: process.stderrTail,
-        close: process.close,
-      };
-    }
+    case "http":
     case "load": {
-      const args = ["load", bench.store.url, String(subject.concurrency), String(LOAD_BYTES[spec.size])];
-      const process = spawnProcess("leanstore load", { path: LEANSTORE_BINARY, args });
+      // A client that only POSTs (Deno's fetch loop, or the lean store's Go client): the store counts.
+      const concurrency = String(subject.concurrency);
+      const process = subject.kind === "http"
+        ? spawnScript("fetch_loop.ts", [bench.store.url, concurrency, spec.size])
+        : spawnProcess("leanstore load", {
+          path: LEANSTORE_BINARY,
+          args: ["load", bench.store.url, concurrency, String(LOAD_BYTES[spec.size])],
+        });
       await process.firstLine;
       return {
         pid: process.pid,
