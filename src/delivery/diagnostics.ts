@@ -4,6 +4,7 @@
  * the log, which more people read than the topic, gets a version without the record's content; the dead
  * letter, which sits beside the whole message anyway, gets the text in full.
  */
+import { isObject, parseJsonObject } from "./json.ts";
 
 /** An OperationOutcome's texts: `logged` for log lines, `full` for the dead letter. */
 export interface StoreSaid {
@@ -20,17 +21,12 @@ export const NOTHING_SAID: StoreSaid = { logged: "", full: "" };
  * has the diagnostics as they are. Both empty when the body is no OperationOutcome. Pure.
  */
 export function readOperationOutcome(body: string, record?: Uint8Array): StoreSaid {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
+  const parsed = parseJsonObject(body);
+  if (parsed?.resourceType !== "OperationOutcome" || !Array.isArray(parsed.issue)) {
     return NOTHING_SAID;
   }
-  if (!isRecord(parsed) || parsed.resourceType !== "OperationOutcome" || !Array.isArray(parsed.issue)) {
-    return NOTHING_SAID;
-  }
-  const issues = parsed.issue.filter(isRecord).map((issue) => {
-    const details = isRecord(issue.details) ? issue.details.text : undefined;
+  const issues = parsed.issue.filter(isObject).map((issue) => {
+    const details = isObject(issue.details) ? issue.details.text : undefined;
     const text = issue.diagnostics ?? details ?? issue.code;
     const where = [issue.expression, issue.location].flatMap((paths) => Array.isArray(paths) ? paths : [])
       .find((path) => typeof path === "string");
@@ -68,12 +64,7 @@ export function scrub(text: string, values: readonly string[]): string {
 
 /** Every distinct text (and number) value of a JSON record long enough to matter, the longest first. */
 function recordValues(record: Uint8Array): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(record));
-  } catch {
-    return [];
-  }
+  const parsed = parseJsonObject(new TextDecoder().decode(record));
   const values = new Set<string>();
   const walk = (value: unknown, key: string | undefined) => {
     if (typeof value === "string" || typeof value === "number") {
@@ -83,14 +74,10 @@ function recordValues(record: Uint8Array): string[] {
       }
     } else if (Array.isArray(value)) {
       for (const item of value) walk(item, key);
-    } else if (isRecord(value)) {
+    } else if (isObject(value)) {
       for (const [name, item] of Object.entries(value)) walk(item, name);
     }
   };
   walk(parsed, undefined);
   return [...values].sort((a, b) => b.length - a.length);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

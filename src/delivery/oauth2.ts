@@ -4,6 +4,7 @@
  */
 import { isSecureOrLocal, printableUrl, webUrlProblem } from "../security/transport.ts";
 import { readBodyStart } from "./sender.ts";
+import { parseJsonObject } from "./json.ts";
 import { basicCredentials, type EventStoreCredentials } from "../security/credentials.ts";
 import { parseRetryAfter } from "./backoff.ts";
 import { capitalise, classifyFetchError, isRetriableStatus, type Outcome, retryOutcome } from "./outcome.ts";
@@ -145,15 +146,6 @@ export function classifyDiscoveryAnswer(
     };
   }
   return { kind: "endpoint", tokenUrl: new URL(endpoint).href };
-}
-
-function parseJsonObject(body: string): Record<string, unknown> | undefined {
-  try {
-    const parsed = JSON.parse(body);
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Longest token or discovery answer read: both are a few KB; a peer sending without end is cut here. */

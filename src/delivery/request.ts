@@ -1,3 +1,4 @@
+import { isObject } from "./json.ts";
 import { decodeUtf8, headerValues, type SourceRecord } from "../record.ts";
 import { USER_AGENT } from "../version.ts";
 
@@ -129,10 +130,6 @@ function messageRefs(bundle: Record<string, unknown>): MessageRefs {
     ...(typeof header.id === "string" ? { id: header.id } : {}),
     ...(typeof answers === "string" ? { answers } : {}),
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function recordContentType(
