@@ -87,7 +87,7 @@ export function parseCommand(args: string[], env: Env): ParsedCommand {
       },
     }).values;
   } catch (error) {
-    return { kind: "usage-error", message: withSecretHint((error as Error).message) };
+    return { kind: "usage-error", message: argsErrorMessage((error as Error).message) };
   }
   if (flags.help) return { kind: "help", text: helpText() };
   if (flags.version) return { kind: "version" };
@@ -141,7 +141,11 @@ function rawValues(
 /** The environment variable with which Node's TLS stops verifying certificates; eventsink refuses it. */
 export const NODE_TLS_REJECT_UNAUTHORIZED = "NODE_TLS_REJECT_UNAUTHORIZED";
 
-function withSecretHint(message: string): string {
+/**
+ * A command-line parse error as the user sees it: never repeating what may be a secret, and for a secret
+ * given as a flag, where it may come from instead.
+ */
+function argsErrorMessage(message: string): string {
   // A stray argument may be a secret given after a flag that takes none: it is not repeated.
   if (message.startsWith("Unexpected argument")) {
     return "an argument without an option (not repeated here: it may be a secret); options are --name value";
