@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { committedOffsets, createTopic, produce, testBroker, uniqueName } from "./support/broker.ts";
-import { type EventsinkProcess, spawnEventsink, spawnRaw } from "./support/eventsink_process.ts";
+import {
+  assertNoSecretPrinted,
+  type EventsinkProcess,
+  spawnEventsink,
+  spawnRaw,
+} from "./support/eventsink_process.ts";
 import {
   type HostilePki,
   makeHostilePki,
@@ -121,17 +126,6 @@ function assertExit(
   }
 }
 
-/** Asserts that eventsink printed none of the secrets of this file. */
-function assertNothingLeaked(sink: EventsinkProcess, secrets: string[]): void {
-  const output = sink.output();
-  const found = secrets.filter((secret) => output.includes(secret));
-  assert.deepEqual(
-    found.map((secret) => `${secret.slice(0, 4)}…`),
-    [],
-    `eventsink printed a secret:\n${tail(sink)}`,
-  );
-}
-
 Deno.test("transport (6): NODE_TLS_REJECT_UNAUTHORIZED=0 ends eventsink (exit 2) before it sends credentials to a server nobody trusts", async (t) => {
   const TIMEOUT = 15_000;
   await t.step("OAuth2: token endpoint and EventStore on a self-signed server", async () => {
@@ -152,7 +146,7 @@ Deno.test("transport (6): NODE_TLS_REJECT_UNAUTHORIZED=0 ends eventsink (exit 2)
         `the untrusted server received credentials: ${received(hostile)}`,
       );
       assertExit(sink, code, TIMEOUT, [/NODE_TLS_REJECT_UNAUTHORIZED/]);
-      assertNothingLeaked(sink, SECRETS);
+      assertNoSecretPrinted(SECRETS, sink.output());
     } finally {
       await sink.close();
     }
@@ -175,7 +169,7 @@ Deno.test("transport (6): NODE_TLS_REJECT_UNAUTHORIZED=0 ends eventsink (exit 2)
         `the untrusted server received the bearer token: ${received(hostile)}`,
       );
       assertExit(sink, code, TIMEOUT, [/NODE_TLS_REJECT_UNAUTHORIZED/]);
-      assertNothingLeaked(sink, SECRETS);
+      assertNoSecretPrinted(SECRETS, sink.output());
     } finally {
       await sink.close();
     }
@@ -203,7 +197,7 @@ Deno.test("transport (7): --eventstore-headers to a plain-http EventStore off lo
         `${store.credentialed().length} with the X-Api-Key value`,
     );
     assertExit(sink, code, TIMEOUT, [/--eventstore-headers/, /https/]);
-    assertNothingLeaked(sink, SECRETS);
+    assertNoSecretPrinted(SECRETS, sink.output());
   } finally {
     await sink.close();
   }
@@ -260,7 +254,7 @@ Deno.test("transport (11): a user name and password in a token endpoint URL are 
     });
     try {
       const code = await exitWithin(sink, TIMEOUT, () => token.requests().length > 0);
-      assertNothingLeaked(sink, SECRETS);
+      assertNoSecretPrinted(SECRETS, sink.output());
       assert.equal(token.requests().length, 0, `the token endpoint was asked: ${received(token)}`);
       assertExit(sink, code, TIMEOUT, [/user name or password/i]);
     } finally {
@@ -291,7 +285,7 @@ Deno.test("transport (11): a user name and password in a token endpoint URL are 
         0,
         `the token endpoint the document named was asked: ${received(token)}`,
       );
-      assertNothingLeaked(sink, SECRETS);
+      assertNoSecretPrinted(SECRETS, sink.output());
       assertExit(sink, code, TIMEOUT, []);
     } finally {
       await sink.close();
@@ -419,7 +413,7 @@ Deno.test("usage: --oauth-discovery-url that is not an http(s) URL is a one-line
 
 Deno.test("usage: --eventstore-headers written Name: value is refused without printing the value", async () => {
   const sink = await usageError(["--eventstore-headers", `X-Api-Key: ${HEADER_SECRET}`]);
-  assertNothingLeaked(sink, SECRETS);
+  assertNoSecretPrinted(SECRETS, sink.output());
   assert.match(sink.output(), /--eventstore-headers/);
 });
 
@@ -430,7 +424,7 @@ Deno.test("usage: an --eventstore-url that does not parse is refused without pri
   ]);
   try {
     const code = await exitWithin(sink, 15_000);
-    assertNothingLeaked(sink, SECRETS);
+    assertNoSecretPrinted(SECRETS, sink.output());
     assert.equal(code, 2, `expected exit 2, got ${exitText(sink, code)}:\n${tail(sink)}`);
     assert.match(sink.output(), /--eventstore-url/);
   } finally {

@@ -36,11 +36,10 @@ export function everythingPrinted(): string {
 }
 
 /**
- * Fails when anything an eventsink of this module printed holds one of `secrets` in any form (see
- * secretForms in secret_scan.ts); the failure names each secret by its first characters only.
+ * Fails when `printed` (by default everything an eventsink of this module printed) holds one of `secrets`
+ * in any form (see secretForms in secret_scan.ts); the failure names each secret by its first characters only.
  */
-export function assertNoSecretPrinted(secrets: Iterable<string>): void {
-  const printed = everythingPrinted();
+export function assertNoSecretPrinted(secrets: Iterable<string>, printed = everythingPrinted()): void {
   if (printed.length === 0) throw new Error("no eventsink output to check");
   const hits = scanText(printed, new Set([...secrets].filter((secret) => secret.length > 0)));
   if (hits.length > 0) {
