@@ -6,8 +6,7 @@
  *
  * The certificates are made with the `openssl` command line, as in pki.ts; keys are EC P-256, PKCS#8 PEM.
  */
-import { join } from "node:path";
-import { type CertPair, issue, makeCa, newKey, openssl } from "./pki.ts";
+import { type CertPair, inTempDir, issue, makeCa, newKey, openssl } from "./pki.ts";
 
 /** The files of the hostile PKI; `close()` removes them. */
 export interface HostilePki extends AsyncDisposable {
@@ -30,10 +29,8 @@ export interface HostilePki extends AsyncDisposable {
 export const WRONG_HOST_NAME = "not-this-host.example";
 
 /** Makes a fresh hostile PKI in a temporary directory. */
-export async function makeHostilePki(): Promise<HostilePki> {
-  const dir = await Deno.makeTempDir({ prefix: "eventsink-hostile-pki-" });
-  const at = (name: string) => join(dir, name);
-  try {
+export function makeHostilePki(): Promise<HostilePki> {
+  return inTempDir("eventsink-hostile-pki-", async (at) => {
     // The CA names 127.0.0.1 too, so that as a leaf the only thing wrong with it is that it is a CA.
     await makeCa(at("ca"), "eventsink hostile test CA", [
       "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
@@ -49,20 +46,13 @@ export async function makeHostilePki(): Promise<HostilePki> {
       ...["-subj", "/CN=localhost", "-addext", "basicConstraints=critical,CA:FALSE"],
       ...["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "extendedKeyUsage=serverAuth"],
     ]);
-    const close = () => Deno.remove(dir, { recursive: true });
     return {
-      dir,
       ca: at("ca.pem"),
       wrongHost: { cert: at("wrong-host.pem"), key: at("wrong-host.key") },
       caAsLeaf: { cert: at("ca.pem"), key: at("ca.key") },
       selfSigned: { cert: at("self-signed.pem"), key: at("self-signed.key") },
-      close,
-      [Symbol.asyncDispose]: close,
     };
-  } catch (error) {
-    await Deno.remove(dir, { recursive: true });
-    throw error;
-  }
+  });
 }
 
 /** A request as a recording server saw it. */

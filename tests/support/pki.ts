@@ -29,10 +29,8 @@ export interface TestPki extends AsyncDisposable {
 const OPENSSL_NEEDED = "openssl is needed to make the test certificates (apt-get install openssl)";
 
 /** Makes a fresh PKI in a temporary directory. */
-export async function makeTestPki(): Promise<TestPki> {
-  const dir = await Deno.makeTempDir({ prefix: "eventsink-pki-" });
-  const at = (name: string) => join(dir, name);
-  try {
+export function makeTestPki(): Promise<TestPki> {
+  return inTempDir("eventsink-pki-", async (at) => {
     await makeCa(at("ca"), "eventsink test CA");
     await makeCa(at("other-ca"), "some other CA");
     await issue(at("server"), at("ca"), "localhost", [
@@ -46,18 +44,30 @@ export async function makeTestPki(): Promise<TestPki> {
       keystore,
       [at("server.key"), at("server.pem"), at("ca.pem")].map((f) => Deno.readTextFileSync(f)).join(""),
     );
-    const close = () => Deno.remove(dir, { recursive: true });
     return {
-      dir,
       ca: at("ca.pem"),
       otherCa: at("other-ca.pem"),
       server: { cert: at("server.pem"), key: at("server.key"), keystore },
       client: { cert: at("client.pem"), key: at("client.key") },
-      close,
-      [Symbol.asyncDispose]: close,
     };
+  });
+}
+
+/**
+ * Makes files in a fresh temporary directory with `make` (given a path maker); the result closes (and is
+ * disposed of) by removing the directory, which a failing `make` removes at once.
+ */
+export async function inTempDir<T>(
+  prefix: string,
+  make: (at: (name: string) => string) => Promise<T>,
+): Promise<T & { dir: string; close(): Promise<void> } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const close = () => Deno.remove(dir, { recursive: true });
+  try {
+    const made = await make((name) => join(dir, name));
+    return { ...made, dir, close, [Symbol.asyncDispose]: close };
   } catch (error) {
-    await Deno.remove(dir, { recursive: true });
+    await close();
     throw error;
   }
 }
