@@ -126,6 +126,28 @@ function assertExit(
   }
 }
 
+/**
+ * Waits until eventsink ends, or `sent` turns positive, and asserts that `sent` stayed 0 (what a server
+ * must never get; `what` says what it got), that eventsink exited 2 matching `expected`, and that it printed
+ * no secret.
+ */
+async function assertRefused(
+  sink: EventsinkProcess,
+  timeoutMs: number,
+  expected: RegExp[],
+  sent: () => number,
+  what: () => string,
+): Promise<void> {
+  try {
+    const code = await exitWithin(sink, timeoutMs, () => sent() > 0);
+    assert.equal(sent(), 0, what());
+    assertExit(sink, code, timeoutMs, expected);
+    assertNoSecretPrinted(SECRETS, sink.output());
+  } finally {
+    await sink.close();
+  }
+}
+
 Deno.test("transport (6): NODE_TLS_REJECT_UNAUTHORIZED=0 ends eventsink (exit 2) before it sends credentials to a server nobody trusts", async (t) => {
   const TIMEOUT = 15_000;
   await t.step("OAuth2: token endpoint and EventStore on a self-signed server", async () => {
@@ -138,18 +160,13 @@ Deno.test("transport (6): NODE_TLS_REJECT_UNAUTHORIZED=0 ends eventsink (exit 2)
       args: oauthArgs(`${hostile.url}/token`),
       env: { ...SECRET_ENV, NODE_TLS_REJECT_UNAUTHORIZED: "0" },
     });
-    try {
-      const code = await exitWithin(sink, TIMEOUT, () => hostile.credentialed().length > 0);
-      assert.deepEqual(
-        hostile.credentialed().length,
-        0,
-        `the untrusted server received credentials: ${received(hostile)}`,
-      );
-      assertExit(sink, code, TIMEOUT, [/NODE_TLS_REJECT_UNAUTHORIZED/]);
-      assertNoSecretPrinted(SECRETS, sink.output());
-    } finally {
-      await sink.close();
-    }
+    await assertRefused(
+      sink,
+      TIMEOUT,
+      [/NODE_TLS_REJECT_UNAUTHORIZED/],
+      () => hostile.credentialed().length,
+      () => `the untrusted server received credentials: ${received(hostile)}`,
+    );
     registerSecrets(...hostile.issuedTokens());
   });
   await t.step("a static token: the EventStore on a self-signed server, records waiting", async () => {
@@ -161,18 +178,13 @@ Deno.test("transport (6): NODE_TLS_REJECT_UNAUTHORIZED=0 ends eventsink (exit 2)
       store: { url: hostile.url },
       env: { EVENTSINK_EVENTSTORE_TOKEN: STATIC_TOKEN, NODE_TLS_REJECT_UNAUTHORIZED: "0" },
     });
-    try {
-      const code = await exitWithin(sink, TIMEOUT, () => hostile.credentialed().length > 0);
-      assert.equal(
-        hostile.credentialed().length,
-        0,
-        `the untrusted server received the bearer token: ${received(hostile)}`,
-      );
-      assertExit(sink, code, TIMEOUT, [/NODE_TLS_REJECT_UNAUTHORIZED/]);
-      assertNoSecretPrinted(SECRETS, sink.output());
-    } finally {
-      await sink.close();
-    }
+    await assertRefused(
+      sink,
+      TIMEOUT,
+      [/NODE_TLS_REJECT_UNAUTHORIZED/],
+      () => hostile.credentialed().length,
+      () => `the untrusted server received the bearer token: ${received(hostile)}`,
+    );
   });
 });
 
@@ -188,19 +200,15 @@ Deno.test("transport (7): --eventstore-headers to a plain-http EventStore off lo
     store: { url: store.url },
     args: ["--eventstore-headers", `X-Api-Key=${HEADER_VALUE}`],
   });
-  try {
-    const code = await exitWithin(sink, TIMEOUT, () => store.requests().length > 0);
-    assert.equal(
-      store.requests().length,
-      0,
+  await assertRefused(
+    sink,
+    TIMEOUT,
+    [/--eventstore-headers/, /https/],
+    () => store.requests().length,
+    () =>
       `the plain-http EventStore received ${store.requests().length} request(s), ` +
-        `${store.credentialed().length} with the X-Api-Key value`,
-    );
-    assertExit(sink, code, TIMEOUT, [/--eventstore-headers/, /https/]);
-    assertNoSecretPrinted(SECRETS, sink.output());
-  } finally {
-    await sink.close();
-  }
+      `${store.credentialed().length} with the X-Api-Key value`,
+  );
 });
 
 Deno.test("transport (9): a token endpoint or discovery document whose 200 answer never ends: exit 2 at 1 MiB", async (t) => {
@@ -252,14 +260,13 @@ Deno.test("transport (11): a user name and password in a token endpoint URL are 
       args: oauthArgs(`http://user:${URL_PASSWORD}@127.0.0.1:${token.port}/token`),
       env: SECRET_ENV,
     });
-    try {
-      const code = await exitWithin(sink, TIMEOUT, () => token.requests().length > 0);
-      assertNoSecretPrinted(SECRETS, sink.output());
-      assert.equal(token.requests().length, 0, `the token endpoint was asked: ${received(token)}`);
-      assertExit(sink, code, TIMEOUT, [/user name or password/i]);
-    } finally {
-      await sink.close();
-    }
+    await assertRefused(
+      sink,
+      TIMEOUT,
+      [/user name or password/i],
+      () => token.requests().length,
+      () => `the token endpoint was asked: ${received(token)}`,
+    );
     registerSecrets(...token.issuedTokens());
   });
   await t.step("in the token_endpoint of a discovery document", async () => {
@@ -277,19 +284,14 @@ Deno.test("transport (11): a user name and password in a token endpoint URL are 
       ],
       env: SECRET_ENV,
     });
-    try {
-      const code = await exitWithin(sink, TIMEOUT, () => token.requests().length > 0);
-      assert.ok(discovery.requests().length >= 1, `the discovery document was never asked:\n${tail(sink)}`);
-      assert.equal(
-        token.requests().length,
-        0,
-        `the token endpoint the document named was asked: ${received(token)}`,
-      );
-      assertNoSecretPrinted(SECRETS, sink.output());
-      assertExit(sink, code, TIMEOUT, []);
-    } finally {
-      await sink.close();
-    }
+    await assertRefused(
+      sink,
+      TIMEOUT,
+      [],
+      () => token.requests().length,
+      () => `the token endpoint the document named was asked: ${received(token)}`,
+    );
+    assert.ok(discovery.requests().length >= 1, `the discovery document was never asked:\n${tail(sink)}`);
     registerSecrets(...token.issuedTokens());
   });
 });
