@@ -34,13 +34,23 @@ export function secretForms(value: string): string[] {
   for (const text of [value, value.trim()]) {
     forms.add(text);
     forms.add(encodeURIComponent(text));
-    forms.add(new URLSearchParams({ x: text }).toString().slice(2));
-    const base64 = btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+    forms.add(formEncode(text));
+    const base64 = base64Utf8(text);
     forms.add(base64);
     forms.add(base64.replace(/=+$/, ""));
     forms.add(base64.replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_"));
   }
   return [...forms].filter((form) => form.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
+}
+
+/** `text` as application/x-www-form-urlencoded writes it (space as `+`). */
+export function formEncode(text: string): string {
+  return new URLSearchParams({ x: text }).toString().slice(2);
+}
+
+/** The base64 of `text`'s UTF-8 bytes. */
+export function base64Utf8(text: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
 
 /** Creates an empty {@link Redactor}. */

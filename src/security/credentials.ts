@@ -4,7 +4,7 @@
  * at once, by path and reason, before anything connects.
  */
 import { isSecureOrLocal } from "./transport.ts";
-import type { Redactor } from "../outward.ts";
+import { base64Utf8, formEncode, type Redactor } from "../outward.ts";
 import { readSecret, type Secret, SecretError, type SecretSource, type SecretSpec } from "./secrets.ts";
 import { loadTlsFiles, TlsFileError, type TlsFiles, type TlsMaterial } from "./tls_files.ts";
 
@@ -95,12 +95,7 @@ export interface Credentials {
  * before they are joined and base64-encoded).
  */
 export function basicCredentials(clientId: string, clientSecret: string): string {
-  const pair = `${formEncode(clientId)}:${formEncode(clientSecret)}`;
-  return btoa(String.fromCharCode(...new TextEncoder().encode(pair)));
-}
-
-function formEncode(text: string): string {
-  return new URLSearchParams({ x: text }).toString().slice(2);
+  return base64Utf8(`${formEncode(clientId)}:${formEncode(clientSecret)}`);
 }
 
 /** Everything that could not be read or used, one problem a line; a configuration error (exit 2). */
