@@ -14,11 +14,20 @@ PERMISSIONS := $(shell grep -v '^\#' eventsink.permissions)
 ARGS ?=
 
 # The binary is compiled from a staging copy of the source whose src/build_stamp.ts holds what
-# `git describe` says, so that `eventsink --version` names what it was built from (no tracked file changes).
+# `git describe` says, so that `eventsink --version` names what it was built from (no tracked file changes):
+# on a release tag vMAJOR.MINOR.PATCH exactly MAJOR.MINOR.PATCH (src/version.ts). Only v… tags count.
 STAGE ?= dist/stage
-GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
+GIT_DESCRIBE := $(shell git describe --tags --match 'v[0-9]*' --always --dirty 2>/dev/null)
 
-.PHONY: help toolchain test check fmt demo eventstore run stage build bench clean
+# The platform `make build` compiles for, as deno compile names it (x86_64-unknown-linux-gnu,
+# aarch64-unknown-linux-gnu); empty: this machine's. A release archive is named for its first word.
+TARGET ?=
+ARCH := $(if $(TARGET),$(firstword $(subst -, ,$(TARGET))),$(shell uname -m))
+# What `make release-archive` packs, and where the archive goes.
+BINARY ?= dist/eventsink
+RELEASE_DIR ?= dist
+
+.PHONY: help toolchain test check fmt demo eventstore run stage build release-archive bench clean
 
 help:
 	@echo "make demo        start a local broker and EventStore stand-in, forward the example messages, show the result"
@@ -26,7 +35,10 @@ help:
 	@echo "make check       formatting, lint and type check"
 	@echo "make run ARGS=…  run eventsink from source with its permission set"
 	@echo "make eventstore  run the EventStore stand-in on 127.0.0.1:8080 (ARGS=… for its flags)"
-	@echo "make build       compile dist/eventsink (needs Deno's runtime 'denort': online, or DENORT_BIN)"
+	@echo "make build       compile dist/eventsink (needs Deno's runtime 'denort': online, or DENORT_BIN);"
+	@echo "                 TARGET=aarch64-unknown-linux-gnu (or x86_64-…) for another platform than this one"
+	@echo "make release-archive  dist/eventsink-<version>-linux-<arch>.tar.gz of dist/eventsink (or BINARY=…),"
+	@echo "                 deploy/, README.md, LICENSE and CHANGELOG.md, as a release ships it"
 	@echo "make bench       throughput, latency and memory vs ceilings and a naive sink (ARGS=--quick for a fast look)"
 
 toolchain: $(DENO)
@@ -65,18 +77,36 @@ build: toolchain stage
 	@mkdir -p dist
 	@if [ -n "$$DENORT_BIN" ] && [ ! -f "$$DENORT_BIN" ]; then \
 	  echo "make build: DENORT_BIN=$$DENORT_BIN does not exist" >&2; exit 1; fi
-	@if $(DENO) compile --frozen --config $(STAGE)/deno.json $(PERMISSIONS) --output dist/eventsink \
-	    $(STAGE)/main.ts >dist/compile.log 2>&1; then \
-	  echo "built dist/eventsink"; \
+	@if $(DENO) compile --frozen --config $(STAGE)/deno.json $(PERMISSIONS) $(if $(TARGET),--target $(TARGET)) \
+	    --output dist/eventsink $(STAGE)/main.ts >dist/compile.log 2>&1; then \
+	  echo "built dist/eventsink$(if $(TARGET), for $(TARGET))"; \
 	else \
 	  cat dist/compile.log >&2; \
 	  echo "" >&2; \
-	  echo "make build: deno compile failed. It needs Deno's runtime 'denort' $(DENO_VERSION) for this platform:" >&2; \
+	  echo "make build: deno compile failed (above). If it could not get Deno's runtime 'denort' $(DENO_VERSION):" >&2; \
 	  echo "  it downloads it from dl.deno.land unless DENORT_BIN names a local copy. On a machine without" >&2; \
-	  echo "  that access, fetch denort-x86_64-unknown-linux-gnu.zip of Deno $(DENO_VERSION) elsewhere, unzip it," >&2; \
+	  echo "  that access, fetch denort-$(or $(TARGET),$(ARCH)-unknown-linux-gnu).zip of Deno $(DENO_VERSION) elsewhere, unzip it," >&2; \
 	  echo "  and run: make build DENORT_BIN=/path/to/denort" >&2; \
 	  exit 1; \
 	fi
+
+# The archive a release ships for one architecture, named for the version the staged source reports (the
+# version the binary reports when both come from the same checkout), with a checksum of the binary that
+# deploy/install.sh checks. BINARY=… packs another file (the tests pack a stand-in).
+release-archive: toolchain stage
+	@test -f "$(BINARY)" || { echo "make release-archive: no $(BINARY): run make build, or give BINARY=…" >&2; exit 1; }
+	@version=$$($(DENO) run --frozen --config $(STAGE)/deno.json $(PERMISSIONS) $(STAGE)/main.ts --version \
+	    | sed -n '1s/^eventsink //p') && test -n "$$version" && \
+	  name=eventsink-$$version-linux-$(ARCH) && tree=$(RELEASE_DIR)/$$name && \
+	  rm -rf "$$tree" && mkdir -p "$$tree/deploy" && \
+	  install -m 0755 "$(BINARY)" "$$tree/eventsink" && \
+	  install -m 0644 deploy/eventsink.service deploy/eventsink.env deploy/eventsink-alerts.yml "$$tree/deploy/" && \
+	  install -m 0755 deploy/install.sh "$$tree/deploy/" && \
+	  install -m 0644 README.md LICENSE CHANGELOG.md "$$tree/" && \
+	  (cd "$$tree" && sha256sum eventsink >eventsink.sha256) && \
+	  tar -C $(RELEASE_DIR) --owner=0 --group=0 --numeric-owner --sort=name -czf $(RELEASE_DIR)/$$name.tar.gz $$name && \
+	  rm -rf "$$tree" && \
+	  echo "$(RELEASE_DIR)/$$name.tar.gz"
 
 # Not part of `make test`: about 80 minutes on 2 cores (ARGS=--quick: about 5), and the first time about 2 more
 # to build Benthos (needs Go; skipped without it). With Go it also builds the lean EventStore it measures

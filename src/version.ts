@@ -5,13 +5,16 @@ import { BUILD_DESCRIBE } from "./build_stamp.ts";
 const BASE_VERSION = "0.1.0";
 
 /**
- * The version a build reports: a release tag's own version (`v0.2.0-3-gabc1234` → `0.2.0-3-gabc1234`),
- * else the base version with the commit (`0.1.0+abc1234-dirty`); run from source, `0.1.0-dev`.
+ * The version a build reports, in semver: a release tag's own (`v0.2.0` → `0.2.0`); commits after it or
+ * uncommitted changes as build metadata (`v0.2.0-3-gabc1234-dirty` → `0.2.0+3-gabc1234-dirty`), so that only
+ * the tagged commit itself says exactly `0.2.0`; without a release tag, the base version with the commit
+ * (`0.1.0+abc1234-dirty`); run from source, `0.1.0-dev`.
  */
 export function releaseVersion(base: string, describe: string | undefined): string {
   if (describe === undefined) return `${base}-dev`;
-  const tagged = /^v?(\d+\.\d+\.\d+.*)$/.exec(describe);
-  return tagged ? tagged[1]! : `${base}+${describe}`;
+  const tagged = /^v(\d+\.\d+\.\d+)((?:-\d+-g[0-9a-f]+)?(?:-dirty)?)$/.exec(describe);
+  if (!tagged) return `${base}+${describe}`;
+  return tagged[2] ? `${tagged[1]}+${tagged[2].slice(1)}` : tagged[1]!;
 }
 
 /** eventsink's version. */
