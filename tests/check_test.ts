@@ -51,7 +51,8 @@ Deno.test("check: both ends pass; lag before and after eventsink ran", async () 
   assert.match(
     before.report[2]!,
     new RegExp(
-      `^OK consumer group ${p.group}: \\w+, 0 members; lag 5 \\(0: 3, 1: 2\\); no committed offsets yet`,
+      `^OK consumer group ${p.group}: not created yet \\(no member has joined\\); lag 5 \\(0: 3, 1: 2\\); ` +
+        "no committed offsets yet",
     ),
   );
   assert.equal(
@@ -84,7 +85,7 @@ Deno.test("check: each failing part is named with what to do, exit 1", async (t)
     assert.match(report[1]!, /^SKIPPED topic not checked: Kafka did not answer$/);
     assert.match(report[2]!, /^SKIPPED consumer group not checked: Kafka did not answer$/);
     assert.match(report[3]!, /^OK EventStore/);
-    assert.equal(report[4], "3 of 4 checks did not pass.");
+    assert.equal(report[4], "1 of 4 checks failed, 2 skipped, 1 passed.");
   });
   await t.step("a topic and a dead-letter topic that do not exist", async () => {
     const { code, report } = await check([
@@ -108,7 +109,7 @@ Deno.test("check: each failing part is named with what to do, exit 1", async (t)
       `FAIL EventStore GET ${store.url}/fhir/4.0/Bundle?_count=1: EventStore answered 401 ` +
         "(check the EventStore credentials)",
     );
-    assert.equal(report[4], "1 of 4 checks did not pass.");
+    assert.equal(report[4], "1 of 4 checks failed, 3 passed.");
   });
   await t.step("a wrong EventStore URL (404)", async () => {
     const { code, report } = await check(options(p, { "eventstore-url": `${p.store.url}/fhir/4.0` }));
@@ -126,4 +127,38 @@ Deno.test("check: each failing part is named with what to do, exit 1", async (t)
       /: Cannot reach the EventStore: .*: the EventStore is unreachable or unwell$/,
     );
   });
+});
+
+/** What eventsink says of https to a port that speaks plain HTTP (the stand-in's). */
+const PLAIN_HTTP = "TLS: the server on that port speaks plain HTTP, not TLS: use https only if the server " +
+  "does TLS (check the URL's scheme and port)";
+
+Deno.test("check and run: https to a port that speaks plain HTTP is a configuration fault that says so", async () => {
+  await using p = await openPipeline(1);
+  const https = p.store.url.replace(/^http:/, "https:");
+  const { code, report } = await check(options(p, { "eventstore-url": https }));
+  assert.equal(code, 1);
+  assert.ok(
+    report[3]!.startsWith(
+      `FAIL EventStore GET ${https}/fhir/4.0/Bundle?_count=1: Cannot connect to the EventStore: ${PLAIN_HTTP} (`,
+    ),
+    report[3],
+  );
+  assert.doesNotMatch(report[3]!, /unreachable or unwell/, "not taken for an outage");
+
+  const [message] = await validMessages(1);
+  await produce(p.bootstrap, p.topic, [{ value: message!.bytes }]);
+  const sink = await spawnEventsink({ ...p, store: { url: https } });
+  try {
+    const fault = await sink.waitForLog((l) => l.msg.startsWith("Configuration fault"), 30_000);
+    assert.ok(
+      String(fault.reason).startsWith(`Cannot connect to the EventStore: ${PLAIN_HTTP} (`),
+      fault.reason as string,
+    );
+    sink.signal("SIGTERM");
+    await sink.exited();
+  } finally {
+    await sink.close();
+  }
+  assert.equal(p.store.stored().length, 0);
 });

@@ -1,5 +1,6 @@
 /** eventsink's command line as a user meets it: help, version, usage errors and exit codes. */
 import assert from "node:assert/strict";
+import { ENV_NAMES, OPTIONS } from "../src/config/options.ts";
 import { testBroker } from "./support/broker.ts";
 import { spawnRaw } from "./support/eventsink_process.ts";
 
@@ -22,6 +23,18 @@ Deno.test("cli: --help lists every option and exits 0", async () => {
   assert.match(output, /HOPS_EVENTSTORE_BASE_URL/);
 });
 
+Deno.test("cli: --help (stdout not a terminal) fits 80 columns and loses nothing; `help` is the same", async () => {
+  const { code, output } = await runToEnd(["--help"]);
+  assert.equal(code, 0);
+  const wide = output.split("\n").filter((line) => line.length > 80);
+  assert.deepEqual(wide, [], "lines wider than 80 columns");
+  for (const option of OPTIONS) assert.ok(output.includes(`--${option.flag}`), `--${option.flag} missing`);
+  for (const name of ENV_NAMES) assert.ok(output.includes(name), `${name} missing`);
+  const help = await runToEnd(["help"]);
+  assert.equal(help.code, 0);
+  assert.equal(help.output, output);
+});
+
 Deno.test("cli: --version", async () => {
   const { code, output } = await runToEnd(["--version"]);
   assert.equal(code, 0);
@@ -29,11 +42,34 @@ Deno.test("cli: --version", async () => {
 });
 
 Deno.test("cli: usage errors exit 2 with a message that says what to fix", async (t) => {
-  await t.step("unknown flag", async () => {
-    const { code, output } = await runToEnd(["--brokerz", "x"]);
+  await t.step("unknown flag: the nearest known one is suggested", async () => {
+    const { code, output } = await runToEnd(["--borkers", "x"]);
     assert.equal(code, 2);
-    assert.match(output, /Unknown option '--brokerz'/);
+    assert.match(output, /^eventsink: Unknown option '--borkers': did you mean --brokers\?\n/);
     assert.match(output, /eventsink --help/);
+  });
+  await t.step("unknown command: the nearest one is suggested", async () => {
+    const { code, output } = await runToEnd(["chek"]);
+    assert.equal(code, 2);
+    assert.match(output, /^eventsink: unknown command 'chek': did you mean check\?\n/);
+  });
+  await t.step("a value that does not parse: one error, naming where it came from", async () => {
+    const DURATION = 'must be a duration of at least 1ms such as 500ms, 5s, 2m; got "5"';
+    const flag = await runToEnd(["--eventstore-url", "http://127.0.0.1:9", "--retry-max", "5"]);
+    assert.equal(flag.code, 2);
+    assert.equal(
+      flag.output,
+      `eventsink: --retry-max ${DURATION}\nRun 'eventsink --help' for the options.\n`,
+    );
+    const env = await runToEnd([], {
+      EVENTSINK_EVENTSTORE_URL: "http://127.0.0.1:9",
+      EVENTSINK_RETRY_MAX: "5",
+    });
+    assert.equal(env.code, 2);
+    assert.equal(
+      env.output,
+      `eventsink: EVENTSINK_RETRY_MAX ${DURATION}\nRun 'eventsink --help' for the options.\n`,
+    );
   });
   await t.step("no EventStore URL", async () => {
     const { code, output } = await runToEnd([]);

@@ -20,13 +20,19 @@ async function tmux(socket: string, ...args: string[]): Promise<string> {
 }
 
 /**
- * Runs eventsink in a 120×40 tmux pane and samples the screen every 100 ms until the shell prints
- * eventsink's exit code; returns every screen seen (with colour codes when `escapes`).
+ * Runs eventsink in a tmux pane of `columns` (default 120) × 40 and samples the screen every 100 ms until
+ * the shell prints eventsink's exit code; returns every screen seen (with colour codes when `escapes`),
+ * lines the terminal wrapped joined again (a line too wide shows as one; -J may keep trailing spaces).
  */
 async function runInTerminal(
   p: Pipeline,
   args: string[],
-  options: { env?: Record<string, string>; escapes?: boolean; onScreen?: (screen: string) => void } = {},
+  options: {
+    env?: Record<string, string>;
+    escapes?: boolean;
+    columns?: number;
+    onScreen?: (screen: string) => void;
+  } = {},
 ): Promise<{ screens: string[]; exitCode: number }> {
   const socket = `eventsink-test-${crypto.randomUUID().slice(0, 8)}`;
   const dir = await Deno.makeTempDir({ prefix: "eventsink-tty-" });
@@ -59,7 +65,8 @@ async function runInTerminal(
     ].join("\n"),
   );
   try {
-    await tmux(socket, "new-session", "-d", "-x", "120", "-y", "40", "-s", "replay", `sh ${quote(script)}`);
+    const columns = String(options.columns ?? 120);
+    await tmux(socket, "new-session", "-d", "-x", columns, "-y", "40", "-s", "replay", `sh ${quote(script)}`);
     const screens: string[] = [];
     let exitCode: number | undefined;
     await waitUntil("eventsink's exit code on the screen", async () => {
@@ -67,6 +74,7 @@ async function runInTerminal(
         socket,
         "capture-pane",
         "-p",
+        "-J",
         ...(options.escapes ? ["-e"] : []),
         "-t",
         "replay",
@@ -134,10 +142,14 @@ Deno.test("terminal: the progress line is redrawn in place, reaches 100 %, and t
   const barAt = last.findIndex((line) => PROGRESS_LINE.test(line));
   assert.match(last[barAt]!, /\[#{20}\].*100%.*150\/150.*delivered 150/);
   assert.ok(last[barAt]!.includes("\x1b["), "coloured on a terminal");
-  const summaryAt = last.findIndex((line) => /Replay of \S+ finished in .*150 of 150 records/.test(line));
+  const summaryAt = last.findIndex((line) => /Replay of \S+ finished in /.test(line));
+  assert.match(last[summaryAt + 1] ?? "", /^ {2}records +150 {2}of 150, at /);
   assert.ok(summaryAt > barAt, "the summary follows the progress line");
   assert.ok(last.slice(summaryAt).some((line) => /exit 0: every record was delivered/.test(line)));
-  assert.ok(last.every((line) => stripped(line).length <= 120), "nothing wider than the terminal");
+  assert.ok(
+    last.slice(barAt).every((line) => stripped(line).trimEnd().length <= 120),
+    "the progress line and the summary no wider than the terminal",
+  );
 });
 
 Deno.test("terminal: NO_COLOR turns colour off; --quiet shows no progress line but still the summary", async () => {
@@ -156,7 +168,49 @@ Deno.test("terminal: NO_COLOR turns colour off; --quiet shows no progress line b
   const quiet = await runInTerminal(p, ["--from-beginning", "--until-end", "--quiet"]);
   assert.equal(quiet.exitCode, 0, quiet.screens.at(-1));
   assert.ok(quiet.screens.every((screen) => progressLines(screen).length === 0), "no progress line");
-  assert.match(quiet.screens.at(-1)!, /Replay of \S+ finished .*40 of 40 records/);
+  assert.match(quiet.screens.at(-1)!, /Replay of \S+ finished .*\n {2}records +40 {2}of 40, at /);
+});
+
+Deno.test("terminal: at 80 columns the failing note is kept whole, and no summary row wraps", async () => {
+  await using p = await openPipeline(1);
+  const messages = await validMessages(60);
+  await produce(p.bootstrap, p.topic, messages.map((m) => ({ value: m.bytes })));
+
+  p.store.faults.outage({ status: 503 });
+  let outageSeen: string | undefined;
+  const { screens, exitCode } = await runInTerminal(
+    p,
+    [
+      "--from-beginning",
+      "--until-end",
+      "--max-rate",
+      "30",
+      "--retry-initial",
+      "100ms",
+      "--retry-max",
+      "300ms",
+    ],
+    {
+      columns: 80,
+      onScreen(screen) {
+        // The bar may be dropped to make room: the line is found by its note.
+        outageSeen ??= screen.split("\n").find((line) => line.includes("! EventStore failing (503)"));
+        if (outageSeen) p.store.faults.reset();
+      },
+    },
+  );
+  assert.equal(exitCode, 0, screens.at(-1));
+  assert.match(
+    outageSeen ?? "",
+    /%.*! EventStore failing \(503\), retrying\s*$/,
+    "the whole note, at the end",
+  );
+  const last = screens.at(-1)!.split("\n");
+  // From the progress line on: the log lines above it (the retries) may be as wide as they are.
+  const from = last.findIndex((line) => PROGRESS_LINE.test(line));
+  assert.ok(from >= 0 && /Replay of \S+ finished in /.test(last[from + 1] ?? ""), screens.at(-1));
+  const wide = last.slice(from).filter((line) => line.trimEnd().length > 80);
+  assert.deepEqual(wide, [], "the progress line or summary rows wider than the terminal (wrapped by it)");
 });
 
 function stripped(line: string): string {

@@ -17,7 +17,8 @@ export interface OptionSpec {
   secret?: SecretSpec;
 }
 
-// Each option once: flag, environment names, default and help. `--help` is generated from this table.
+// Each option once: flag, environment names, default and help. `--help` (help.ts) and the README's table
+// (reference.ts) are generated from this table.
 export const OPTIONS = [
   {
     flag: "brokers",
@@ -361,45 +362,3 @@ export const ENV_NAMES: readonly string[] = [
   ...Object.values(SECRETS).flatMap((spec) => spec.env),
   CREDENTIALS_DIRECTORY,
 ];
-
-/** The `--help` text, generated from the option table so that it cannot drift from the parser. */
-export function helpText(): string {
-  const lines = [
-    "eventsink — forwards FHIR messages from a Kafka topic to the FHIR EventStore.",
-    "",
-    "Usage: eventsink [options]         forward until stopped (SIGTERM, SIGINT)",
-    "       eventsink check [options]   check both ends with the same options: brokers, topic, consumer",
-    "                                   group and lag, EventStore; exit 0 when all pass, 1 otherwise",
-    "",
-    "Every option can also be set by the environment variable named below it (a flag wins).",
-    "",
-    "Options:",
-  ];
-  for (const option of OPTIONS as readonly OptionSpec[]) {
-    const value = option.value === undefined ? "" : ` <${option.value}>`;
-    lines.push(`  --${option.flag}${value}`);
-    lines.push(`      ${option.help}`);
-    const fallback = option.default === undefined ? "" : `  (default: ${option.default})`;
-    lines.push(`      env: ${option.env.join(", ")}${fallback}`);
-    if (option.secret) {
-      lines.push(
-        `      or the secret itself in env ${option.secret.env.join(", ")}, ` +
-          `or the systemd credential ${option.secret.credential}`,
-      );
-    }
-  }
-  lines.push("  -h, --help      Show this help and exit.");
-  lines.push("  -V, --version   Show the versions of eventsink, Deno, V8, TypeScript and KafkaJS, and exit.");
-  lines.push("");
-  lines.push(
-    "Secrets are never taken as flags. Each comes from a file (its --…-file option), from its environment",
-    `variable, or from the systemd credential of its name in $${CREDENTIALS_DIRECTORY}, in that order.`,
-    "",
-  );
-  lines.push(
-    "Exit codes: 0 stopped cleanly (a run by hand: everything delivered; check: all passed), 1 runtime " +
-      "failure (a run by hand stopped before its end; check: a check failed), 2 usage or configuration " +
-      "error, 3 a run by hand in which some records were dead-lettered or skipped.",
-  );
-  return lines.join("\n");
-}

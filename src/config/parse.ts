@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import type { RetryPolicy } from "../delivery/backoff.ts";
-import { type EventStoreAuth, type KafkaSasl, SECRETS } from "../security/credentials.ts";
+import type { EventStoreAuth, KafkaSasl } from "../security/credentials.ts";
 import type { TlsFiles } from "../security/tls_files.ts";
 import type { ListenAddress } from "../operations/endpoints.ts";
 import type { ReplayOptions } from "../replay/run_plan.ts";
@@ -9,7 +8,10 @@ import { REJECTED_POLICIES, type RejectedConfig, type RejectedPolicy } from "../
 import { type Ordering, ORDERINGS } from "../sink/ordering.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
-import { helpText, type OptionName, OPTIONS, type OptionSpec, type RawValues } from "./options.ts";
+import { terminalColumns } from "../replay/terminal.ts";
+import { type Flags, readArgs } from "./command_line.ts";
+import { helpText } from "./help.ts";
+import { type OptionName, OPTIONS, type OptionSpec, type RawValues } from "./options.ts";
 import {
   checkTopicName,
   type Env,
@@ -69,27 +71,19 @@ export type ParsedCommand =
   | { kind: "version" }
   | { kind: "usage-error"; message: string };
 
-/** Reads flags (first) and environment variables (second) into a validated Config. Pure. */
-export function parseCommand(args: string[], env: Env): ParsedCommand {
-  const check = args[0] === "check";
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({
-      args: check ? args.slice(1) : args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-        ...Object.fromEntries(
-          OPTIONS.map((o) => [o.flag, { type: "boolean" in o ? "boolean" : "string" } as const]),
-        ),
-      },
-    }).values;
-  } catch (error) {
-    return { kind: "usage-error", message: argsErrorMessage((error as Error).message) };
-  }
-  if (flags.help) return { kind: "help", text: helpText() };
+/**
+ * Reads flags (first) and environment variables (second) into a validated Config. Pure but for
+ * `columns`, the width `--help` is wrapped to: by default stdout's terminal's, 80 when it is none.
+ */
+export function parseCommand(
+  args: string[],
+  env: Env,
+  columns: () => number = () => terminalColumns(Deno.stdout),
+): ParsedCommand {
+  const given = readArgs(args);
+  if ("error" in given) return { kind: "usage-error", message: given.error };
+  const { command, flags } = given;
+  if (flags.help || command === "help") return { kind: "help", text: helpText(columns()) };
   if (flags.version) return { kind: "version" };
 
   const errors: string[] = [];
@@ -102,21 +96,26 @@ export function parseCommand(args: string[], env: Env): ParsedCommand {
         "goes in --eventstore-ca / --kafka-ca)",
     );
   }
-  const raw = rawValues(flags, env, errors);
-  const config = errors.length === 0 ? buildConfig(raw, env, errors) : undefined;
-  if (errors.length > 0 || config === undefined) {
-    return { kind: "usage-error", message: errors.join("\n") };
+  const { raw, origins } = rawValues(flags, env, errors);
+  if (errors.length > 0) return { kind: "usage-error", message: errors.join("\n") };
+  const config = buildConfig(raw, env, errors);
+  if (config === undefined) {
+    return { kind: "usage-error", message: errors.map((line) => nameOrigins(line, origins)).join("\n") };
   }
-  return { kind: check ? "check" : "run", config };
+  return { kind: command === "check" ? "check" : "run", config };
 }
 
-/** Each option's flag, else its first environment variable that is set (a boolean's text parsed). */
+/**
+ * Each option's flag, else its first environment variable that is set (a boolean's text parsed), and
+ * for each value from the environment (but a boolean's false, which is as good as not given) its variable.
+ */
 function rawValues(
-  flags: Record<string, string | boolean | undefined>,
+  flags: Flags,
   env: Env,
   errors: string[],
-): RawValues {
+): { raw: RawValues; origins: Map<string, string> } {
   const raw: RawValues = {};
+  const origins = new Map<string, string>();
   for (const option of OPTIONS) {
     const fromFlag = flags[option.flag];
     if (fromFlag !== undefined) {
@@ -126,36 +125,26 @@ function rawValues(
     const envName = option.env.find((name) => env(name) !== undefined);
     if (envName === undefined) continue;
     const text = env(envName)!;
-    if ("boolean" in option) {
-      const value = parseBoolean(text);
-      if (value === undefined) errors.push(`${envName}=${text} is not a boolean (use true or false)`);
-      else raw[option.flag] = value;
-    } else {
-      raw[option.flag] = text;
-    }
+    const value = "boolean" in option ? parseBoolean(text) : text;
+    if (value === undefined) errors.push(`${envName}=${text} is not a boolean (use true or false)`);
+    else raw[option.flag] = value;
+    if (value !== undefined && value !== false) origins.set(option.flag, envName);
   }
-  return raw;
+  return { raw, origins };
 }
-
-/** A secret tried as a flag (`--oauth-client-secret …`) gets told where secrets go instead. */
-/** The environment variable with which Node's TLS stops verifying certificates; eventsink refuses it. */
-export const NODE_TLS_REJECT_UNAUTHORIZED = "NODE_TLS_REJECT_UNAUTHORIZED";
 
 /**
- * A command-line parse error as the user sees it: never repeating what may be a secret, and for a secret
- * given as a flag, where it may come from instead.
+ * An error line as the user sees it: the messages name options by flag, but an option whose value came
+ * from the environment is named by the variable it came from (what is in quotes is a value: left alone).
  */
-function argsErrorMessage(message: string): string {
-  // A stray argument may be a secret given after a flag that takes none: it is not repeated.
-  if (message.startsWith("Unexpected argument")) {
-    return "an argument without an option (not repeated here: it may be a secret); options are --name value";
-  }
-  const flag = /^Unknown option '--([^']+)'/.exec(message)?.[1];
-  const spec = Object.values(SECRETS).find((secret) => secret.fileOption === `${flag}-file`);
-  if (spec === undefined) return message;
-  return `${message}: secrets are not taken on the command line. Set ${spec.env.join(" or ")}, ` +
-    `give --${spec.fileOption}, or load the systemd credential ${spec.credential}`;
+export function nameOrigins(line: string, origins: ReadonlyMap<string, string>): string {
+  return line.split(/("[^"]*")/).map((part, i) =>
+    i % 2 === 1 ? part : part.replace(/--([a-z0-9-]+)(?![\w-])/g, (flag, name) => origins.get(name) ?? flag)
+  ).join("");
 }
+
+/** The environment variable with which Node's TLS stops verifying certificates; eventsink refuses it. */
+export const NODE_TLS_REJECT_UNAUTHORIZED = "NODE_TLS_REJECT_UNAUTHORIZED";
 
 /** Reads the raw values with their defaults; a value that is not valid adds a line to `errors`. */
 interface Reader {
@@ -169,9 +158,12 @@ interface Reader {
   oneOf: <T extends string>(name: OptionName, allowed: readonly T[]) => T;
   /** In milliseconds, at least `minMs` (which it is when the value is not valid). */
   duration: (name: OptionName, minMs: number) => number;
+  /** Whether the value was read without an error: cross-checks of a value that is not are left out. */
+  valid: (name: OptionName) => boolean;
 }
 
 function reader(raw: RawValues, errors: string[]): Reader {
+  const invalid = new Set<OptionName>();
   const text = (name: OptionName): string => {
     const spec: OptionSpec = OPTIONS.find((o) => o.flag === name)!;
     const value = raw[name] ?? spec.default;
@@ -185,6 +177,7 @@ function reader(raw: RawValues, errors: string[]): Reader {
     oneOf: <T extends string>(name: OptionName, allowed: readonly T[]): T => {
       const value = text(name);
       if (!(allowed as readonly string[]).includes(value)) {
+        invalid.add(name);
         errors.push(`--${name} must be one of ${allowed.join(", ")}; got "${value}"`);
       }
       return value as T;
@@ -192,6 +185,7 @@ function reader(raw: RawValues, errors: string[]): Reader {
     duration: (name, minMs) => {
       const value = parseDuration(text(name));
       if (value === undefined || value < minMs) {
+        invalid.add(name);
         errors.push(
           `--${name} must be a duration of at least ${formatDuration(minMs)} such as 500ms, 5s, 2m; ` +
             `got "${text(name)}"`,
@@ -200,6 +194,7 @@ function reader(raw: RawValues, errors: string[]): Reader {
       }
       return value;
     },
+    valid: (name) => !invalid.has(name),
   };
 }
 
@@ -208,11 +203,8 @@ function buildConfig(raw: RawValues, env: Env, errors: string[]): Config | undef
   const read = reader(raw, errors);
   const { brokers, topic, deadLetterTopic, group, clientId } = kafkaNames(read);
   const eventstoreUrl = parseEventStoreUrl(read.text("eventstore-url"), errors);
-  const rejected = rejectedConfig(
-    raw["on-rejected"] === undefined ? undefined : read.oneOf("on-rejected", REJECTED_POLICIES),
-    deadLetterTopic,
-    errors,
-  );
+  const policy = raw["on-rejected"] === undefined ? undefined : read.oneOf("on-rejected", REJECTED_POLICIES);
+  const rejected = rejectedConfig(read.valid("on-rejected") ? policy : undefined, deadLetterTopic, errors);
   const retry = retryPolicy(read);
   const maxInFlight = parseMaxInFlight(read);
   const replay = replayOptions(read, read.duration("progress-interval", 100));
@@ -275,7 +267,7 @@ function retryPolicy(read: Reader): RetryPolicy {
       : { afterMs: read.duration("poison-after", 1_000), attempts: poisonAttempts(read) },
     responseWaitMs: read.text("response-wait") === "off" ? undefined : read.duration("response-wait", 1_000),
   };
-  if (retry.maxMs < retry.initialMs) {
+  if (read.valid("retry-max") && read.valid("retry-initial") && retry.maxMs < retry.initialMs) {
     read.errors.push(
       `--retry-max (${formatDuration(retry.maxMs)}) must not be shorter than --retry-initial ` +
         `(${formatDuration(retry.initialMs)})`,

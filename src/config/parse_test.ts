@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describeConfig } from "./describe.ts";
-import { ENV_NAMES, helpText } from "./options.ts";
-import { type Config, parseCommand } from "./parse.ts";
+import { helpText } from "./help.ts";
+import { ENV_NAMES } from "./options.ts";
+import { type Config, nameOrigins, parseCommand } from "./parse.ts";
 
 const URL_FLAG = ["--eventstore-url", "http://eventstore.test"];
 const noEnv = () => undefined;
@@ -132,13 +133,58 @@ Deno.test("config: the rejected-message policy and its dead-letter topic", () =>
   assert.match(usageError([...URL_FLAG, "--topic", "t", "--dead-letter-topic", "t"]), /must differ/);
 });
 
-Deno.test("config: --help names every flag and env var; --version", () => {
-  const parsed = parseCommand(["--help"], noEnv);
+Deno.test("config: --help (and `help`) names every flag and env var, wrapped to the columns; --version", () => {
+  const parsed = parseCommand(["--help"], noEnv, () => 72);
   assert.equal(parsed.kind, "help");
   const text = (parsed as { text: string }).text;
   for (const name of ENV_NAMES) assert.ok(text.includes(name), `${name} missing from --help`);
-  assert.equal(helpText(), text);
+  assert.equal(helpText(72), text);
+  assert.deepEqual(parseCommand(["help"], noEnv, () => 72), parsed, "`eventsink help` is --help");
   assert.equal(parseCommand(["--version"], noEnv).kind, "version");
+});
+
+Deno.test("config: a value that does not parse is one error, without the cross-checks built on it", () => {
+  assert.equal(
+    usageError([...URL_FLAG, "--retry-max", "5"]),
+    '--retry-max must be a duration of at least 1ms such as 500ms, 5s, 2m; got "5"',
+  );
+  assert.equal(
+    usageError([...URL_FLAG, "--retry-initial", "soon", "--retry-max", "1ms"]),
+    '--retry-initial must be a duration of at least 1ms such as 500ms, 5s, 2m; got "soon"',
+  );
+  assert.equal(
+    usageError([...URL_FLAG, "--on-rejected", "drop", "--dead-letter-topic", "dlq"]),
+    '--on-rejected must be one of dead-letter, skip, stop; got "drop"',
+  );
+});
+
+Deno.test("config: an error about a value from the environment names its variable", () => {
+  assert.equal(
+    usageError(URL_FLAG, { EVENTSINK_RETRY_MAX: "5" }),
+    'EVENTSINK_RETRY_MAX must be a duration of at least 1ms such as 500ms, 5s, 2m; got "5"',
+  );
+  assert.equal(
+    usageError([...URL_FLAG, "--retry-max", "1s"], { EVENTSINK_RETRY_INITIAL: "10s" }),
+    "--retry-max (1s) must not be shorter than EVENTSINK_RETRY_INITIAL (10s)",
+  );
+  assert.match(usageError(URL_FLAG, { KAFKA_TOPIC: "bad topic" }), /^KAFKA_TOPIC "bad topic" is not a Kafka/);
+  assert.equal(
+    usageError(URL_FLAG, { EVENTSINK_DEAD_LETTER_TOPIC: "dlq", EVENTSINK_ON_REJECTED: "skip" }),
+    "EVENTSINK_DEAD_LETTER_TOPIC is set but EVENTSINK_ON_REJECTED=skip would never use it: drop one of them",
+  );
+  assert.match(
+    usageError(URL_FLAG, { EVENTSINK_KAFKA_TLS: "false", KAFKA_CA_PATH: "/ca.pem" }),
+    /^KAFKA_CA_PATH given but TLS to Kafka is off: add --kafka-tls /,
+    "a boolean set to false is named as the flag to add",
+  );
+});
+
+Deno.test("config: nameOrigins renames flags outside quotes only", () => {
+  const origins = new Map([["topic", "KAFKA_TOPIC"], ["brokers", "KAFKA_BROKERS"]]);
+  assert.equal(
+    nameOrigins('--topic "--brokers x" is wrong; --topic-x, --brokers=y, --group', origins),
+    'KAFKA_TOPIC "--brokers x" is wrong; --topic-x, KAFKA_BROKERS=y, --group',
+  );
 });
 
 const OAUTH_ENV = {
@@ -216,7 +262,7 @@ Deno.test("config: security settings that cannot work together are refused", asy
   await t.step("Kafka certificate files without TLS", () => {
     assert.match(
       usageError(URL_FLAG, { KAFKA_CA_PATH: "/ca.pem" }),
-      /--kafka-ca given but TLS to Kafka is off/,
+      /KAFKA_CA_PATH given but TLS to Kafka is off/,
     );
   });
   await t.step("SASL without TLS, or without a user or password", () => {

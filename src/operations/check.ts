@@ -101,13 +101,17 @@ export function formatReport(results: readonly CheckResult[]): string {
   const lines = results.map((r) =>
     `${r.result.toUpperCase().padEnd(7)} ${r.part.padEnd(width)}  ${r.detail}`
   );
-  const failed = results.filter((r) => r.result !== "ok").length;
-  lines.push(
-    failed === 0
-      ? `All ${results.length} checks passed.`
-      : `${failed} of ${results.length} checks did not pass.`,
-  );
+  lines.push(verdict(results));
   return lines.join("\n");
+}
+
+/** "All 4 checks passed.", or how many failed, were skipped (for want of a part that failed) and passed. */
+export function verdict(results: readonly CheckResult[]): string {
+  const count = (result: CheckResult["result"]) => results.filter((r) => r.result === result).length;
+  const [passed, failed, skipped] = [count("ok"), count("fail"), count("skipped")];
+  if (passed === results.length) return `All ${results.length} checks passed.`;
+  return `${failed} of ${results.length} checks failed` + (skipped > 0 ? `, ${skipped} skipped` : "") +
+    `, ${passed} passed.`;
 }
 
 function describeTopic(name: string, partitions: PartitionInfo[]): string {
@@ -122,12 +126,19 @@ function describeGroup(name: string, group: GroupInfo, partitions: PartitionInfo
     lag: Math.max(0, p.end - (group.committed.get(p.partition) ?? p.earliest)),
   }));
   const total = lags.reduce((sum, l) => sum + l.lag, 0);
-  const members = `${group.members} member${group.members === 1 ? "" : "s"}`;
   const start = group.committed.size === 0
     ? "; no committed offsets yet: a first start reads each partition from its earliest record"
     : "";
   const perPartition = lags.map((l) => `${l.partition}: ${l.lag}`).join(", ");
-  return `${name}: ${group.state}, ${members}; lag ${total} (${perPartition})${start}`;
+  return `${name}: ${groupState(group)}; lag ${total} (${perPartition})${start}`;
+}
+
+/** The group's state and members; Kafka calls a group that does not exist (yet) Dead. */
+function groupState(group: GroupInfo): string {
+  if (group.state === "Dead" && group.members === 0 && group.committed.size === 0) {
+    return "not created yet (no member has joined)";
+  }
+  return `${group.state}, ${group.members} member${group.members === 1 ? "" : "s"}`;
 }
 
 function storeResult(eventstoreUrl: string, outcome: Outcome): CheckResult {

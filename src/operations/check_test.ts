@@ -1,7 +1,7 @@
 /** `eventsink check`'s verdicts and report, from answers given by hand. */
 import assert from "node:assert/strict";
 import { classifyStatus } from "../delivery/outcome.ts";
-import { type CheckDeps, type CheckOptions, formatReport, runChecks } from "./check.ts";
+import { type CheckDeps, type CheckOptions, formatReport, runChecks, verdict } from "./check.ts";
 import { parseCommand } from "../config/parse.ts";
 import type { KafkaInspector } from "../kafka/admin.ts";
 
@@ -82,9 +82,15 @@ Deno.test("check: a new group is reported as such", async () => {
   const [, , group] = await runChecks(config(), deps({ kafka }));
   assert.equal(
     group!.detail,
-    "g: Dead, 0 members; lag 13 (0: 10, 1: 3); no committed offsets yet: a first start reads each partition " +
-      "from its earliest record",
+    "g: not created yet (no member has joined); lag 13 (0: 10, 1: 3); no committed offsets yet: a first " +
+      "start reads each partition from its earliest record",
   );
+  const empty = {
+    ...healthyKafka,
+    group: () => Promise.resolve({ state: "Empty", members: 0, protocol: "", committed: new Map([[0, 4]]) }),
+  };
+  const [, , left] = await runChecks(config(), deps({ kafka: empty }));
+  assert.equal(left!.detail, "g: Empty, 0 members; lag 9 (0: 6, 1: 3)", "a group whose members all left");
 });
 
 Deno.test("check: Kafka down: its parts are not checked, the EventStore still is", async () => {
@@ -96,7 +102,11 @@ Deno.test("check: Kafka down: its parts are not checked, the EventStore still is
     ["consumer group", "skipped", "not checked: Kafka did not answer"],
     ["EventStore", "ok", "GET http://es.test/fhir/4.0/Bundle?_count=1 answered 200"],
   ]);
-  assert.match(formatReport(results), /\n3 of 4 checks did not pass\.$/);
+  assert.match(
+    formatReport(results),
+    /\n1 of 4 checks failed, 2 skipped, 1 passed\.$/,
+    "skipped is not failed",
+  );
 });
 
 Deno.test("check: a missing topic, a failing group read", async () => {
@@ -115,6 +125,16 @@ Deno.test("check: a missing topic, a failing group read", async () => {
     ["fail", "fhir does not exist"],
     ["skipped", "not checked: topic fhir not found"],
   ]);
+});
+
+Deno.test("check: the verdict counts failed, skipped and passed parts apart", () => {
+  const part = (result: "ok" | "fail" | "skipped") => ({ part: "p", result, detail: "" });
+  assert.equal(verdict([part("ok"), part("ok")]), "All 2 checks passed.");
+  assert.equal(verdict([part("ok"), part("fail"), part("ok")]), "1 of 3 checks failed, 2 passed.");
+  assert.equal(
+    verdict([part("fail"), part("skipped"), part("skipped"), part("fail")]),
+    "2 of 4 checks failed, 2 skipped, 0 passed.",
+  );
 });
 
 Deno.test("check: the EventStore's answers, each with what to do", async () => {

@@ -27,6 +27,11 @@ export interface Progress {
   /** Why the EventStore is failing, while it is. */
   failing: string | undefined;
   dryRun: boolean;
+  /**
+   * A first SIGINT or SIGTERM came: the run finishes the deliveries in flight, and a second one exits at
+   * once. Undefined: not stopping.
+   */
+  stopping?: boolean;
 }
 
 /**
@@ -100,7 +105,10 @@ export function failingNote(outcome: Outcome): string | undefined {
         ? "EventStore unreachable or not answering, retrying"
         : `EventStore failing (${outcome.status}), retrying`;
     case "config-fault":
-      return `EventStore refuses requests (${outcome.status}): check --eventstore-url and credentials`;
+      // Without a status, it failed before an answer (TLS, say): the log line says what to check.
+      return outcome.status === undefined
+        ? "Cannot connect to the EventStore as configured (see the log)"
+        : `EventStore refuses requests (${outcome.status}): check --eventstore-url and credentials`;
   }
 }
 
@@ -138,65 +146,88 @@ export function paint(text: string, colour: Colour, on: boolean): string {
   return on ? `${SGR[colour]}${text}${SGR.reset}` : text;
 }
 
+/** The note after a first SIGINT or SIGTERM, while deliveries in flight finish: a second one exits at once. */
+export const STOPPING_NOTE = "stopping… (Ctrl-C again to quit)";
+
 const BAR_WIDTH = 20;
+
+/** A part of the progress line; when the line is too wide, the part of the lowest `keep` goes first. */
+interface Part {
+  /** The figures, the counts (after a `|`), or a note (last; never dropped, but cut when nothing else is left). */
+  group: "head" | "counts" | "note";
+  plain: string;
+  shown: string;
+  keep: number;
+}
 
 /**
  * The one-line progress display, at most `width` columns: least important parts are dropped first
- * (the failing note is kept: it is what a person must see).
+ * (counts, then the bar, the rate, the records and the ETA); the percentage and the notes (stopping,
+ * the EventStore failing) are kept: they are what a person must see.
  */
 export function formatProgressLine(progress: Progress, options: { colour: boolean; width: number }): string {
-  const { done, total, counts } = progress;
-  const on = options.colour;
-  const head: string[] = [];
-  if (total !== undefined) {
-    const filled = total === 0 ? BAR_WIDTH : Math.floor((Math.min(done, total) / total) * BAR_WIDTH);
-    head.push(`[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`);
-    head.push(paint(formatPercent(done, total).padStart(6), "bold", on));
-    head.push(`${formatCount(done)}/${formatCount(total)}`);
-  } else {
-    head.push(`${formatCount(done)} records`);
-  }
-  head.push(formatRate(progress.perSecond));
-  if (total !== undefined) {
-    const eta = etaMs(progress);
-    head.push(`ETA ${eta === undefined ? "--" : formatElapsed(eta)}`);
-  }
-  // `keep`: when the line is too wide, counts at zero go first, then those of lower `keep`.
-  const parts: Array<{ plain: string; shown: string; keep: number }> = [];
-  const add = (label: string, n: number, keep: number, colour?: Colour) => {
-    const plain = `${label} ${formatCount(n)}`;
-    parts.push({
-      plain,
-      shown: colour && n > 0 ? paint(plain, colour, on) : plain,
-      keep: n === 0 ? 0 : keep,
-    });
-  };
-  if (progress.dryRun) {
-    add("would send", counts.delivered, 2);
-    add("would not send", counts.skipped, 1, "yellow");
-  } else {
-    add("delivered", counts.delivered, 3);
-    add("dead-lettered", counts.deadLettered, 2, "yellow");
-    add("skipped", counts.skipped, 1, "yellow");
-    add("retrying", progress.retrying, 4, "yellow");
-  }
-  const note = progress.failing;
-  const plainHead = stripSgr(head.join("  "));
-  const noteWidth = note === undefined ? 0 : note.length + 3;
-  // Drop counts until the line fits, least kept first (the last of equals); then cut what is left.
-  while (parts.length > 0 && lineWidth(plainHead, parts, noteWidth) > options.width) {
-    const least = Math.min(...parts.map((part) => part.keep));
+  const parts = progressParts(progress, options.colour);
+  for (;;) {
+    const droppable = parts.filter((part) => part.keep < Infinity);
+    if (droppable.length === 0 || partsText(parts, "plain").length <= options.width) break;
+    // The least kept goes, the last of equals.
+    const least = Math.min(...droppable.map((part) => part.keep));
     parts.splice(parts.findLastIndex((part) => part.keep === least), 1);
   }
-  let line = [head.join("  "), ...(parts.length > 0 ? [parts.map((p) => p.shown).join("  ")] : [])]
-    .join("  |  ");
-  if (note !== undefined) line += `  ${paint(`! ${note}`, "red", on)}`;
-  return stripSgr(line).length <= options.width ? line : stripSgr(line).slice(0, Math.max(0, options.width));
+  const plain = partsText(parts, "plain");
+  return plain.length <= options.width ? partsText(parts, "shown") : `${plain.slice(0, options.width - 1)}…`;
 }
 
-function lineWidth(head: string, parts: Array<{ plain: string }>, noteWidth: number): number {
-  const counts = parts.map((p) => p.plain).join("  ");
-  return head.length + (parts.length > 0 ? 5 + counts.length : 0) + noteWidth;
+function progressParts(progress: Progress, on: boolean): Part[] {
+  const { done, total, counts } = progress;
+  const parts: Part[] = [];
+  const head = (plain: string, keep: number, shown = plain) =>
+    parts.push({ group: "head", plain, shown, keep });
+  if (total !== undefined) {
+    const filled = total === 0 ? BAR_WIDTH : Math.floor((Math.min(done, total) / total) * BAR_WIDTH);
+    head(`[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`, 5);
+    const percent = formatPercent(done, total).padStart(6);
+    head(percent, Infinity, paint(percent, "bold", on));
+    head(`${formatCount(done)}/${formatCount(total)}`, 7);
+  } else {
+    head(`${formatCount(done)} records`, Infinity);
+  }
+  head(formatRate(progress.perSecond), 6);
+  // A run that is stopping does not reach its end: no time left to show.
+  if (total !== undefined && !progress.stopping) {
+    const eta = etaMs(progress);
+    head(`ETA ${eta === undefined ? "--" : formatElapsed(eta)}`, 8);
+  }
+  // Counts at zero go first, then those of lower `keep`.
+  const count = (label: string, n: number, keep: number, colour?: Colour) => {
+    const plain = `${label} ${formatCount(n)}`;
+    const shown = colour && n > 0 ? paint(plain, colour, on) : plain;
+    parts.push({ group: "counts", plain, shown, keep: n === 0 ? 0 : keep });
+  };
+  if (progress.dryRun) {
+    count("would send", counts.delivered, 2);
+    count("would not send", counts.skipped, 1, "yellow");
+  } else {
+    count("delivered", counts.delivered, 3);
+    count("dead-lettered", counts.deadLettered, 2, "yellow");
+    count("skipped", counts.skipped, 1, "yellow");
+    count("retrying", progress.retrying, 4, "yellow");
+  }
+  const note = (plain: string, colour: Colour) =>
+    parts.push({ group: "note", plain, shown: paint(plain, colour, on), keep: Infinity });
+  if (progress.stopping) note(STOPPING_NOTE, "yellow");
+  if (progress.failing !== undefined) note(`! ${progress.failing}`, "red");
+  return parts;
+}
+
+/** The line of `parts`: figures, then `|` and the counts, then the notes. */
+function partsText(parts: Part[], form: "plain" | "shown"): string {
+  const of = (group: Part["group"]) => parts.filter((part) => part.group === group).map((part) => part[form]);
+  const counts = of("counts");
+  return [
+    [of("head").join("  "), ...(counts.length > 0 ? [counts.join("  ")] : [])].join("  |  "),
+    ...of("note"),
+  ].join("  ");
 }
 
 /** The progress as log fields, for the plain progress line when stderr is not a terminal. */

@@ -13,6 +13,7 @@ import {
   progressFields,
   reachedEnd,
   recordsDone,
+  STOPPING_NOTE,
   stripSgr,
 } from "./progress.ts";
 import type { PartitionStatus, SinkStatus } from "../sink/status.ts";
@@ -140,6 +141,11 @@ Deno.test("progress: the EventStore is reported failing on retries and configura
   );
   assert.match(failingNote({ kind: "retry", reason: "timeout" })!, /unreachable/);
   assert.match(failingNote({ kind: "config-fault", status: 401, reason: "x" })!, /refuses requests \(401\)/);
+  assert.equal(
+    failingNote({ kind: "config-fault", reason: "Cannot connect to the EventStore: TLS: …" }),
+    "Cannot connect to the EventStore as configured (see the log)",
+    "no status to show (there was no answer)",
+  );
 });
 
 Deno.test("progress line: bar, percent, counts, rate, ETA and outcomes", () => {
@@ -182,6 +188,52 @@ Deno.test("progress line: fits the width, dropping counts before the failing not
     /ETA 3h 29m {2}\| {2}retrying 2 {2}! EventStore failing/,
     "the retrying count is kept longest",
   );
+});
+
+Deno.test("progress line: in a narrow terminal the figures go before the failing note", () => {
+  const failing = progress({ failing: "EventStore failing (503), retrying" });
+  assert.equal(
+    formatProgressLine(failing, { colour: false, width: 59 }),
+    " 24.6%  ETA 31s  ! EventStore failing (503), retrying",
+  );
+  assert.equal(
+    formatProgressLine(failing, { colour: false, width: 79 }),
+    " 24.6%  12,345/50,000  1,234/s  ETA 31s  ! EventStore failing (503), retrying",
+  );
+  assert.equal(
+    formatProgressLine(failing, { colour: false, width: 30 }),
+    " 24.6%  ! EventStore failing …",
+    "cut at the end, and said so, only when nothing else is left",
+  );
+  const unbounded = formatProgressLine(
+    progress({ total: undefined, failing: "EventStore failing (503), retrying" }),
+    {
+      colour: false,
+      width: 59,
+    },
+  );
+  assert.equal(unbounded, "12,345 records  ! EventStore failing (503), retrying");
+});
+
+Deno.test("progress line: stopping, it says so and that a second Ctrl-C quits at once", () => {
+  const stopping = progress({ stopping: true });
+  assert.equal(STOPPING_NOTE, "stopping… (Ctrl-C again to quit)");
+  const wide = formatProgressLine(stopping, { colour: false, width: 200 });
+  assert.ok(wide.endsWith(`retrying 2  ${STOPPING_NOTE}`), wide);
+  assert.doesNotMatch(wide, /ETA/, "a run that stops does not reach its end");
+  assert.equal(
+    formatProgressLine(progress({ stopping: true, failing: "EventStore failing (503), retrying" }), {
+      colour: false,
+      width: 79,
+    }),
+    ` 24.6%  ${STOPPING_NOTE}  ! EventStore failing (503), retrying`,
+    "both notes fit an 80-column terminal",
+  );
+  assert.ok(
+    formatProgressLine(stopping, { colour: true, width: 200 }).includes(`\x1b[33m${STOPPING_NOTE}\x1b[0m`),
+    "in yellow",
+  );
+  assert.doesNotMatch(formatProgressLine(progress(), { colour: false, width: 200 }), /stopping/);
 });
 
 Deno.test("progress line: colour only when asked, and never counted in the width", () => {

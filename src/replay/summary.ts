@@ -47,7 +47,10 @@ function runName(plan: RunPlan): string {
   return plan.start === undefined ? "Run to the end" : "Replay";
 }
 
-/** The summary, one line a string; colour only when `colour`. */
+/**
+ * The summary, one line a string, each within 80 columns (but for long topic, group or offset lists);
+ * colour only when `colour`.
+ */
 export function summaryLines(result: RunResult, options: { colour: boolean }): string[] {
   const { plan, counts } = result;
   const on = options.colour;
@@ -58,15 +61,11 @@ export function summaryLines(result: RunResult, options: { colour: boolean }): s
     : plan.untilEnd
     ? (finished(result) ? "finished" : "stopped before the end")
     : "stopped";
-  const records = total === undefined
-    ? `${formatCount(done)} records`
-    : `${formatCount(done)} of ${formatCount(total)} records`;
   const rate = formatRate(result.elapsedMs > 0 ? (done * 1_000) / result.elapsedMs : undefined);
-  const lines = [
-    `${runName(plan)} of ${result.topic} ${ended} in ${formatElapsed(result.elapsedMs)}: ${records}, ${rate}`,
-  ];
+  const lines = [`${runName(plan)} of ${result.topic} ${ended} in ${formatElapsed(result.elapsedMs)}`];
   const row = (label: string, n: number, note = "") =>
     lines.push(`  ${label.padEnd(15)}${formatCount(n).padStart(10)}${note === "" ? "" : `  ${note}`}`);
+  row("records", done, `${total === undefined ? "" : `of ${formatCount(total)}, `}at ${rate}`);
   if (plan.dryRun) {
     row("would send", counts.delivered);
     row(
@@ -130,7 +129,7 @@ function verdict(result: RunResult, code: 0 | 1 | 3): [string, Colour] {
 function deadLetters(result: RunResult): string {
   if (result.plan.dryRun) return "none written (dry run)";
   if (result.deadLetterTopic) return `topic ${result.deadLetterTopic}`;
-  return "none written (no --dead-letter-topic; rejected messages were skipped and logged)";
+  return "none written (no --dead-letter-topic)";
 }
 
 /** The summary as log fields, for the log line that ends a run by hand. */

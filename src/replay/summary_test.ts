@@ -47,7 +47,8 @@ Deno.test("summary: a finished replay", () => {
     { colour: false },
   );
   assert.deepEqual(lines, [
-    "Replay of rapid finished in 1m 01s: 300 of 300 records, 4.9/s",
+    "Replay of rapid finished in 1m 01s",
+    "  records               300  of 300, at 4.9/s",
     "  delivered             290",
     "  dead-lettered          10  to topic rapid.dlq",
     "  skipped                 0",
@@ -66,7 +67,8 @@ Deno.test("summary: stopped before the end, it says where to go on from", () => 
     result({ positions: new Map([[0, 80], [1, 250]]), counts: { ...COUNTS, delivered: 230, unfinished: 2 } }),
     { colour: false },
   );
-  assert.match(lines[0]!, /^Replay of rapid stopped before the end in 1m 01s: 230 of 300 records/);
+  assert.equal(lines[0], "Replay of rapid stopped before the end in 1m 01s");
+  assert.equal(lines[1], "  records               230  of 300, at 3.8/s");
   assert.ok(lines.includes("  unfinished              2  not committed: delivered again by the next run"));
   assert.ok(lines.includes("  to go on from here: --from-offsets 0=80,1=250"));
   assert.equal(lines.at(-1), "exit 1: stopped before the end");
@@ -88,6 +90,37 @@ Deno.test("summary: a dry run says what would be sent; colour only when asked", 
   assert.ok(lines.includes("  largest value       4,321 bytes at rapid/1@17"));
   assert.ok(lines.includes("  dead letters   none written (dry run)"));
   assert.equal(lines.at(-1), "\x1b[33mexit 3: some records would not be sent\x1b[0m");
+});
+
+Deno.test("summary: within 80 columns, with the default names and large numbers", () => {
+  const counts = {
+    consumed: 12_345_678,
+    delivered: 12_000_000,
+    deadLettered: 0,
+    skipped: 345_000,
+    unfinished: 678,
+    retries: 1_234_567,
+  };
+  const plan = { ...PLAN, group: "hops-eventsink-group.replay.20261128T101500Z", untilEnd: false };
+  for (const group of ["removed", "kept", "not removed"] as const) {
+    const lines = summaryLines(
+      result({
+        plan,
+        topic: "helseopplysninger.rapid",
+        elapsedMs: 7_500_000,
+        counts,
+        bounds: { start: new Map([[0, 0], [1, 0]]), end: undefined },
+        positions: new Map([[0, 6_000_000], [1, 6_345_678]]),
+        failed: true,
+        group,
+      }),
+      { colour: false },
+    );
+    assert.deepEqual(lines.filter((line) => line.length > 80), [], lines.join("\n"));
+    assert.equal(lines[0], "Replay of helseopplysninger.rapid failed in 2h 05m");
+    assert.equal(lines[1], "  records        12,345,678  at 1,646/s");
+    assert.ok(lines.includes("  dead letters   none written (no --dead-letter-topic)"));
+  }
 });
 
 Deno.test("summary: as log fields", () => {

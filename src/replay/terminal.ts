@@ -7,8 +7,9 @@ export function colourOn(stream: { isTerminal(): boolean }, noColor: string | un
   return stream.isTerminal() && !noColor;
 }
 
-/** The terminal's width; 80 when stderr is not a terminal. */
-export function terminalColumns(): number {
+/** The width of the terminal `stream` writes to; 80 when it is not a terminal. */
+export function terminalColumns(stream: { isTerminal(): boolean }): number {
+  if (!stream.isTerminal()) return 80;
   try {
     return Deno.consoleSize().columns;
   } catch {
@@ -28,6 +29,6 @@ export function stderrDisplay(
     quiet: options.quiet || !byHand,
     intervalMs: options.progressIntervalMs,
     write: writeStderrText,
-    columns: terminalColumns,
+    columns: () => terminalColumns(Deno.stderr),
   });
 }

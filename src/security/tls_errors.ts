@@ -29,12 +29,22 @@ const EXPLANATIONS: ReadonlyArray<[RegExp, (options: TlsOptions) => string]> = [
     () => "the server's certificate is expired or not yet valid (or this machine's clock is wrong)",
   ],
   [
+    // rustls reading an answer that is no TLS record: typically an HTTP server's "400 Bad Request".
+    /InvalidContentType/,
+    () =>
+      "the server on that port speaks plain HTTP, not TLS: use https only if the server does TLS " +
+      "(check the URL's scheme and port)",
+  ],
+  [
     /CertificateRequired|BadCertificate|UnknownCA|CertificateUnknown|alert.*certificate/i,
     (o) => `the server refused eventsink's client certificate, or wanted one and got none (check ${o.cert})`,
   ],
 ];
 
-/** "TLS: <what to check> (<the original detail>)", or undefined when `message` is no TLS certificate failure. */
+/**
+ * "TLS: <what to check> (<the original detail>)", or undefined when `message` is no TLS failure eventsink
+ * knows (a certificate refused, or a server that does not speak TLS).
+ */
 export function explainTlsFailure(message: string, options: TlsOptions): string | undefined {
   const found = EXPLANATIONS.find(([pattern]) => pattern.test(message));
   return found && `TLS: ${found[1](options)} (${message})`;
