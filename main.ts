@@ -4,11 +4,12 @@ import { type Config, parseCommand } from "./src/config/parse.ts";
 import { connectEventStore, createDelivery } from "./src/delivery/deliver.ts";
 import { limitRate } from "./src/delivery/rate_limit.ts";
 import { firstToken } from "./src/delivery/tokens.ts";
-import { createKafkaClient, type KafkaClient } from "./src/kafka/client.ts";
+import { createKafkaClient, type KafkaClient, kafkaOptions } from "./src/kafka/client.ts";
 import { createLogger, type Logger, stderrIsJournal } from "./src/log.ts";
 import { createRedactor, type Present, presenter, presentLines } from "./src/outward.ts";
 import { checkEnds } from "./src/operations/check.ts";
-import { startOperations, stopOnSignals } from "./src/operations/operations.ts";
+import { startOperations } from "./src/operations/operations.ts";
+import { listenForSignals, type Signals } from "./src/operations/signals.ts";
 import { type AttemptLog, createAttemptLog } from "./src/operations/store_watch.ts";
 import type { Display } from "./src/replay/display.ts";
 import { createDryRun, DRY_RUN_REJECTED } from "./src/replay/dry_run.ts";
@@ -49,6 +50,9 @@ async function main(): Promise<number> {
     present,
     write: display.writeLog,
   });
+  // A check or a run by hand cut short did not do its job; a service stopped while starting lost nothing.
+  const startupExitCode = command.kind === "run" && !plan.byHand ? 0 : 1;
+  const signals = listenForSignals({ log, exit: Deno.exit, startupExitCode });
   if (command.kind === "run") {
     log.info(`eventsink ${VERSION} starting`, { ...describeConfig(config), group: plan.group });
   }
@@ -63,13 +67,7 @@ async function main(): Promise<number> {
     redactor.addRotating(token);
     attempts.tokenObtained();
   });
-  const kafka = createKafkaClient({
-    ...config,
-    group: plan.group,
-    deadLetterTopic: config.rejected.deadLetterTopic,
-    tls: credentials.kafkaTls,
-    sasl: credentials.kafkaSasl,
-  }, log);
+  const kafka = createKafkaClient(kafkaOptions(config, plan.group, credentials), log);
   if (command.kind === "check") {
     const { report, passed } = await checkEnds(config, { ...store, kafka: kafka.inspect });
     await kafka.close().catch(() => {});
@@ -78,15 +76,16 @@ async function main(): Promise<number> {
   }
   const { tokens } = store;
   if (tokens && credentials.eventstoreAuth.kind === "oauth2" && !(await firstToken(tokens, log))) return 2;
-  return await run(config, plan, { log, display, kafka, store, attempts, present });
+  return await run(config, plan, { log, display, kafka, store, attempts, present, signals });
 }
 
 /** The run: the sink (inside a replay, for a run by hand) with operations beside it, until stopped. */
 async function run(
   config: Config,
   plan: RunPlan,
-  { log, display, kafka, store, attempts, present }: {
+  { log, display, kafka, store, attempts, present, signals }: {
     log: Logger;
+    signals: Signals;
     present: Present;
     display: Display;
     kafka: KafkaClient;
@@ -141,10 +140,11 @@ async function run(
   if (operations === undefined) return 1;
   // Every file is read and the sd_notify socket bound: before consuming, give up reading files for good.
   Deno.permissions.revokeSync({ name: "read" });
-  stopOnSignals(() => {
-    sink.stop();
+  signals.running((now) => {
+    sink.stop({ now });
+    if (!now) replay?.stopping();
     void operations.stopping();
-  }, { log, exit: Deno.exit });
+  });
   try {
     return replay ? await replay.run(sink) : (await sink.run()).exitCode;
   } catch (error) {

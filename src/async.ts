@@ -23,3 +23,19 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
+
+/** `signal`, or one that aborts with either of them when `also` is given (made only when needed). */
+export function eitherSignal(signal: AbortSignal, also: AbortSignal | undefined): AbortSignal {
+  return also === undefined ? signal : AbortSignal.any([signal, also]);
+}
+
+/** Waits for `promise` at most `ms`: true when it settled in time (a rejection counts), false when not. */
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -11,7 +11,7 @@ import { recordFields, type SourceRecord } from "../record.ts";
 import type { Logger } from "../log.ts";
 import type { EventStoreCredentials } from "../security/credentials.ts";
 import type { TlsMaterial } from "../security/tls_files.ts";
-import { sleep } from "../async.ts";
+import { eitherSignal, sleep } from "../async.ts";
 
 /**
  * How a record's delivery ended: accepted; refused for good (by the EventStore, locally, or after giving
@@ -23,8 +23,15 @@ export type DeliveryResult =
   | { kind: "rejected"; status: number | undefined; reason: string; diagnostics?: string; attempts: number }
   | { kind: "tombstone" };
 
-/** Delivers one record: resolves once delivered or rejected; rejects only when `signal` aborts. */
-export type Deliver = (record: SourceRecord, signal: AbortSignal) => Promise<DeliveryResult>;
+/**
+ * Delivers one record: resolves once delivered or rejected; rejects only when `signal` aborts (everything,
+ * the POST in flight too) or `waits` aborts (a stop: the waits before and between attempts, not a POST).
+ */
+export type Deliver = (
+  record: SourceRecord,
+  signal: AbortSignal,
+  waits?: AbortSignal,
+) => Promise<DeliveryResult>;
 
 /** The settings a delivery reads. */
 export interface DeliveryOptions {
@@ -65,16 +72,17 @@ export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): De
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
   const postOptions = { timeoutMs: options.requestTimeoutMs, send: deps.send };
   const { log, tokens, observe, evidence, onPoison } = deps;
-  const waits = createRequestWaits();
-  return async (record, signal) => {
+  const requestWaits = createRequestWaits();
+  return async (record, signal, waits) => {
+    const wait = (ms: number, s: AbortSignal) => sleep(ms, eitherSignal(s, waits));
     const verdict = localVerdict(record, options.eventstoreUrl, { headers: options.eventstoreHeaders });
     if (verdict.kind !== "request") return verdict;
     const { id, answers } = verdict.refs;
-    const ended = waits.taken(id);
+    const ended = requestWaits.taken(id);
     try {
       // A response waits for its request when this process is delivering that now.
       if (answers !== undefined && options.responsesWait) {
-        await waits.before(answers, options.retry.responseWaitMs ?? 0, (ms) => sleep(ms, signal));
+        await requestWaits.before(answers, options.retry.responseWaitMs ?? 0, (ms) => wait(ms, signal));
       }
       return await deliverWithRetries({
         attempt: (signal) =>
@@ -85,7 +93,7 @@ export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): De
           ),
         policy: options.retry,
         log: log.child(recordFields(record)),
-        sleep,
+        sleep: wait,
         now: Date.now,
         shouldAlarm,
         observe: observe && ((outcome, durationMs) => observe(outcome, durationMs, record)),

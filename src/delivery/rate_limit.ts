@@ -1,3 +1,4 @@
+import { eitherSignal } from "../async.ts";
 import type { Deliver } from "./deliver.ts";
 
 /**
@@ -34,9 +35,9 @@ export function limitRate(
 ): Deliver {
   if (perSecond === undefined) return deliver;
   const schedule = createRateSchedule(perSecond, burstFor(perSecond));
-  return async (record, signal) => {
+  return async (record, signal, waits) => {
     const waitMs = schedule(deps.now());
-    if (waitMs > 0) await deps.sleep(waitMs, signal);
-    return deliver(record, signal);
+    if (waitMs > 0) await deps.sleep(waitMs, eitherSignal(signal, waits));
+    return deliver(record, signal, waits);
   };
 }

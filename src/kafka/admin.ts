@@ -153,11 +153,11 @@ export function createOffsetAdmin(
   };
 }
 
-/** `eventsink check`'s questions, through `admin`. */
-export function createInspector(admin: Admin): KafkaInspector {
+/** `eventsink check`'s questions, through `admin`; `connect` is bounded in time (see client.ts). */
+export function createInspector(admin: Admin, connect: (admin: Admin) => Promise<void>): KafkaInspector {
   return {
     async cluster() {
-      await admin.connect();
+      await connect(admin);
       const cluster = await admin.describeCluster();
       return { clusterId: cluster.clusterId, brokers: cluster.brokers.map((b) => `${b.host}:${b.port}`) };
     },

@@ -24,6 +24,7 @@ import { createProducer, type Producer } from "./producer.ts";
 import type { LogFields, Logger, LogLevel } from "../log.ts";
 import { errorChainText, explainTlsFailure } from "../security/tls_errors.ts";
 import { tlsOptions } from "../security/tls_files.ts";
+import { settledWithin } from "../async.ts";
 
 /** The parts of KafkaJS that eventsink uses, each for the piece that uses it. */
 export interface KafkaClient {
@@ -36,7 +37,7 @@ export interface KafkaClient {
   inspect: KafkaInspector;
   /** A replay's own admin client: it prepares its group before the consumer joins, removes it after. */
   replayAdmin(): OffsetAdmin;
-  /** Disconnects the producer (if it was used) and the admin client; after consumer.stop(). */
+  /** Disconnects the producer (if it was used) and the admin client, within 2 s; after consumer.stop(). */
   close(): Promise<void>;
 }
 
@@ -54,9 +55,32 @@ export interface KafkaOptions {
   sasl: Credentials["kafkaSasl"];
 }
 
+/** The client's options from eventsink's settings, the group of this run and the loaded credentials. */
+export function kafkaOptions(
+  settings: Omit<KafkaOptions, "group" | "deadLetterTopic" | "tls" | "sasl"> & {
+    rejected: { deadLetterTopic?: string };
+  },
+  group: string,
+  credentials: Pick<Credentials, "kafkaTls" | "kafkaSasl">,
+): KafkaOptions {
+  const { brokers, clientId, topic, logLevel } = settings;
+  const { deadLetterTopic } = settings.rejected;
+  return {
+    brokers,
+    clientId,
+    topic,
+    logLevel,
+    group,
+    deadLetterTopic,
+    tls: credentials.kafkaTls,
+    sasl: credentials.kafkaSasl,
+  };
+}
+
 export function createKafkaClient(options: KafkaOptions, log: Logger): KafkaClient {
   let events: ConsumerEvents | undefined;
   let recentErrors: string[] = [];
+  const link = watchLink(log, Date.now);
   // KafkaJS sets negative timeouts (requestQueue), and the Node layer would print a warning as a raw line
   // among our log lines (breaking JSON logs): route such warnings through our logger instead.
   process.removeAllListeners("warning");
@@ -72,35 +96,46 @@ export function createKafkaClient(options: KafkaOptions, log: Logger): KafkaClie
       logLevel: options.logLevel === "debug" ? logLevel.INFO : logLevel.WARN,
       logCreator: () => (entry) => {
         if (entry.level === logLevel.ERROR) recentErrors = [...recentErrors.slice(-9), entry.log.message];
+        if (entry.level === logLevel.ERROR && entry.namespace === "Connection") link.lost();
         routeKafkaLog(entry, log, events);
       },
-      retry: { initialRetryTime: 300, retries, maxRetryTime: 30_000 },
+      // KafkaJS's own cap (30 s) also sets how long it waits to restart a crashed consumer: after a broker
+      // is back, consuming and committing would wait up to that long. Retries stay, only shorter.
+      retry: { initialRetryTime: 300, retries, maxRetryTime: MAX_RETRY_MS },
       ssl: options.tls && tlsOptions(options.tls),
       sasl: saslOptions(options.sasl),
     });
   const check = (admin: Admin) => preflight(admin, options, () => recentErrors);
+  const connect = (admin: Admin) => connectWithin(admin, options.brokers);
   // Retrying little to connect: at start-up an unreachable broker or a missing topic is reported in
   // seconds, and a dead letter that cannot be written is logged (and retried by us) just as soon.
   const quick = client(2);
   const admin = quick.admin();
   const producer = createProducer(quick);
   return {
-    // The consumer retries broker requests for a while; after that it restarts itself (see onCrash).
-    consumer: createConsumer(client(8), options, (handlers) => {
-      events = handlers;
-      return check(admin);
+    // The consumer retries broker requests without end (3 s apart at most), rather than crash and restart as
+    // a new member: a new member's join would wait out the old one's session once the broker is back.
+    consumer: createConsumer(client(Number.MAX_SAFE_INTEGER), options, {
+      prepare: (handlers) => {
+        events = handlers;
+        return check(admin);
+      },
+      onAnswer: link.answered,
     }),
     producer: { publish: producer.publish },
     partitionStarts: partitionStartsOf(admin, options.group),
     logEndOffsets: (topic) => logEndOffsets(admin, topic),
-    inspect: createInspector(admin),
+    inspect: createInspector(admin, connect),
     replayAdmin: () => {
       const kafka = client(2);
       return createOffsetAdmin(kafka, kafka.admin(), check);
     },
     async close() {
-      await producer.close();
-      await admin.disconnect();
+      const closing = Promise.all([producer.close(), admin.disconnect()]);
+      if (!(await settledWithin(closing, CLOSE_MS))) {
+        throw new Error(`not closed within ${CLOSE_MS / 1000} s`);
+      }
+      await closing;
     },
   };
 }
@@ -118,7 +153,7 @@ function saslOptions(sasl: Credentials["kafkaSasl"]): SASLOptions | undefined {
  */
 async function preflight(admin: Admin, options: KafkaOptions, recentErrors: () => string[]): Promise<void> {
   try {
-    await admin.connect();
+    await connectWithin(admin, options.brokers);
   } catch (error) {
     const brokers = options.brokers.join(",");
     const detail = errorChainText(error);
@@ -139,6 +174,48 @@ async function preflight(admin: Admin, options: KafkaOptions, recentErrors: () =
       throw new Error(`topic "${topic}" does not exist on ${options.brokers.join(",")}`);
     }
   }
+}
+
+/**
+ * Notices the broker going away (KafkaJS's connection errors) and, once the consumer hears from it again,
+ * says so with how long it was away; a blip under a second (an idle connection closed) is not worth a line.
+ */
+function watchLink(log: Logger, now: () => number): { lost(): void; answered(): void } {
+  let lostAt: number | undefined;
+  return {
+    lost: () => void (lostAt ??= now()),
+    answered() {
+      if (lostAt === undefined) return;
+      const awayMs = now() - lostAt;
+      lostAt = undefined;
+      if (awayMs >= 1_000) log.info("Kafka is back", { awaySeconds: Math.round(awayMs / 1000) });
+    },
+  };
+}
+
+/** The producer and the admin client get this long to close at the end (part of a stop's margin). */
+const CLOSE_MS = 2_000;
+
+/** Longest wait between KafkaJS's retries of a broker request, and before it restarts a crashed consumer. */
+const MAX_RETRY_MS = 3_000;
+
+/**
+ * A port that accepts connections but does not answer Kafka's protocol (a wrong port, a TLS listener
+ * reached in plain text) holds KafkaJS's connect for its request timeout and retries (~30 s), after which it
+ * says only "Broker not connected": it is named after this long instead.
+ */
+const ANSWER_MS = 8_000;
+
+async function connectWithin(admin: Admin, brokers: string[]): Promise<void> {
+  const connected = admin.connect();
+  if (!(await settledWithin(connected, ANSWER_MS))) {
+    connected.catch(() => {}); // given up on: the process exits
+    throw new Error(
+      `it takes connections but gave no Kafka protocol answer within ${ANSWER_MS / 1000} s ` +
+        `(check --brokers: is ${brokers.join(",")} a Kafka listener, and does it want TLS or SASL?)`,
+    );
+  }
+  await connected;
 }
 
 // Only these fields of a KafkaJS log entry are passed on: KafkaJS may attach whole requests elsewhere.

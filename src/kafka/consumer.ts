@@ -2,6 +2,9 @@ import type { EachBatchPayload, Kafka } from "kafkajs";
 import type { HeaderValue, SourceRecord } from "../record.ts";
 import { foreignMemberProblem, isForeignAssignorError } from "./group_protocol.ts";
 
+/** How long the group waits for a member that stopped heartbeating (see README, "Delivery guarantee"). */
+export const SESSION_TIMEOUT_MS = 10_000;
+
 /** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
 export interface Batch {
   topic: string;
@@ -41,7 +44,7 @@ export interface Consumer {
 }
 
 /**
- * Builds the group's consumer of `topic`. `prepare` runs first on every start: it hears the events (the
+ * Builds the group's consumer of `topic`. `hooks.prepare` runs first on every start: it hears the events (the
  * offset-out-of-range signal comes through KafkaJS's log) and checks the brokers and topics. `fromBeginning`
  * is always true: a new group starts at the earliest record as the original did, and when retention deleted
  * records the group had not read yet, KafkaJS moves it to the earliest record left rather than silently to
@@ -50,11 +53,13 @@ export interface Consumer {
 export function createConsumer(
   kafka: Kafka,
   options: { group: string; topic: string },
-  prepare: (events: ConsumerEvents) => Promise<void>,
+  hooks: { prepare: (events: ConsumerEvents) => Promise<void>; onAnswer: () => void },
 ): Consumer {
   const consumer = kafka.consumer({
     groupId: options.group,
-    sessionTimeout: 30_000,
+    // A member that died (kill -9, a lost VM) holds its partitions this long; KafkaJS's 30 s doubled the
+    // records a restart delivered again. The sink's event loop never blocks for seconds, so 10 s is safe.
+    sessionTimeout: SESSION_TIMEOUT_MS,
     heartbeatInterval: 3_000,
     // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
     maxWaitTimeInMs: 100,
@@ -66,15 +71,18 @@ export function createConsumer(
   });
   let lastActivity: number | undefined;
   let crashed = false;
+  let running = false;
   consumer.on(consumer.events.CRASH, ({ payload }) => (crashed ||= !payload.restart));
   const touch = () => (lastActivity = Date.now());
   // KafkaJS fetches every maxWaitTimeInMs even with every partition paused, so silence means a stuck loop.
   const { FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH } = consumer.events;
   for (const event of [FETCH_START, HEARTBEAT, GROUP_JOIN, CONNECT, CRASH]) consumer.on(event, touch);
+  const { FETCH, COMMIT_OFFSETS } = consumer.events;
+  for (const event of [FETCH, HEARTBEAT, GROUP_JOIN, COMMIT_OFFSETS]) consumer.on(event, hooks.onAnswer);
 
   return {
     async start(events) {
-      await prepare(events);
+      await hooks.prepare(events);
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         events.onAssigned(options.topic, payload.memberAssignment[options.topic] ?? []);
       });
@@ -86,6 +94,7 @@ export function createConsumer(
       });
       await consumer.connect();
       await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      running = true;
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -98,8 +107,9 @@ export function createConsumer(
       });
     },
     pauseAll() {
-      // A consumer that crashed fetches nothing, and KafkaJS refuses to pause it.
-      if (!crashed) consumer.pause([{ topic: options.topic }]);
+      // A consumer that crashed, or that has not run yet (stopped while checking the brokers), fetches
+      // nothing, and KafkaJS refuses to pause it.
+      if (!crashed && running) consumer.pause([{ topic: options.topic }]);
     },
     stop: () => consumer.disconnect(),
     lastActivity: () => lastActivity,

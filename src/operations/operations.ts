@@ -63,21 +63,3 @@ export async function startOperations(
     },
   };
 }
-
-/**
- * SIGTERM and SIGINT start a clean stop (`stop`); a second signal exits at once with 1 (`exit`), leaving
- * records not yet committed to be delivered again.
- */
-export function stopOnSignals(stop: () => void, deps: { log: Logger; exit: (code: number) => never }): void {
-  let signals = 0;
-  for (const name of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(name, () => {
-      if (++signals > 1) {
-        deps.log.warn(`Second ${name}: exiting at once; records not yet committed will be delivered again`);
-        deps.exit(1);
-      }
-      deps.log.info(`${name} received: finishing deliveries in flight, then stopping`);
-      stop();
-    });
-  }
-}

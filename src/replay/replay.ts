@@ -53,6 +53,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
   const positions = new Map<number, number>();
   const retrying = new Set<string>();
   let lastFailure: string | undefined;
+  let stopping = false;
 
   function snapshot(
     sink: Sink,
@@ -74,15 +75,17 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
       retrying: retrying.size,
       failing: retrying.size > 0 ? lastFailure : undefined,
       dryRun: plan.dryRun,
+      stopping,
     };
   }
 
   async function runPrepared(sink: Sink): Promise<number> {
+    // The summary's time counts from the start, preparing the group included.
+    const startedAt = deps.now();
     const known = await prepare(plan, deps);
     bounds = known;
     for (const [partition, offset] of known.start) positions.set(partition, offset);
 
-    const startedAt = deps.now();
     const meter = createRateMeter(RATE_WINDOW_MS);
     const watcher = setInterval(() => {
       advancePositions(positions, sink.status());
@@ -127,14 +130,10 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     },
     /** Hears every delivery attempt: which records are being retried, and why the EventStore fails. */
     observe(outcome: Outcome, record: SourceRecord): void {
-      const key = `${record.partition}@${record.offset}`;
-      const note = failingNote(outcome);
-      if (note === undefined) retrying.delete(key);
-      else {
-        retrying.add(key);
-        lastFailure = note;
-      }
+      lastFailure = noteRetrying(retrying, outcome, record) ?? lastFailure;
     },
+    /** A first signal: the progress line says the run is stopping and that a second one quits now. */
+    stopping: () => void (stopping = true),
     /** Runs the sink to the end (or until stopped); resolves with the exit code. */
     async run(sink: Sink): Promise<number> {
       try {
@@ -145,6 +144,15 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
       }
     },
   };
+}
+
+/** Tracks which records are being retried; returns why the EventStore fails when this one failed. */
+function noteRetrying(retrying: Set<string>, outcome: Outcome, record: SourceRecord): string | undefined {
+  const key = `${record.partition}@${record.offset}`;
+  const note = failingNote(outcome);
+  if (note === undefined) retrying.delete(key);
+  else retrying.add(key);
+  return note;
 }
 
 /** Notes the start and end offsets and, for a group of its own, commits the start offsets in it. */

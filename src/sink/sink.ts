@@ -1,14 +1,31 @@
 import type { PartitionStarts } from "../kafka/admin.ts";
-import type { Batch, Consumer } from "../kafka/consumer.ts";
-import type { Deliver } from "../delivery/deliver.ts";
+import type { Batch, Consumer, ConsumerEvents } from "../kafka/consumer.ts";
+import type { Deliver, DeliveryResult } from "../delivery/deliver.ts";
 import type { Logger } from "../log.ts";
 import type { SourceRecord } from "../record.ts";
+import { settledWithin } from "../async.ts";
 import { COMMIT_INTERVAL_MS } from "../settle/commits.ts";
 import type { Settle } from "../settle/settle.ts";
 import { createLane, type Lane } from "./lane.ts";
 import { createLimiter } from "./limiter.ts";
 import type { Ordering } from "./ordering.ts";
-import { countEnding, retriesOf, type Sink, type SinkPhase, unread, zeroCounts } from "./status.ts";
+import {
+  countEnding,
+  type PartitionStatus,
+  retriesOf,
+  type Sink,
+  type SinkPhase,
+  unread,
+  zeroCounts,
+} from "./status.ts";
+
+/**
+ * How long a stop waits to leave the group, after the grace period. With the final commits' wait and
+ * closing the clients this makes the margin the README gives beyond --shutdown-grace (10 s).
+ */
+export const LEAVE_MS = 5_000;
+/** How long abandoned lanes get for their final commits. */
+const COMMIT_WAIT_MS = 2_000;
 
 /** The sink's settings (see `--ordering`, `--max-in-flight`, `--shutdown-grace`). */
 export interface SinkOptions {
@@ -43,6 +60,9 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
   let exitCode: 0 | 1 = 0;
   let assigned: number[] = [];
   const stopRequested = Promise.withResolvers<void>();
+  /** Aborted by a stop: ends the waits before and between delivery attempts, not the POSTs in flight. */
+  const waits = new AbortController();
+  const abandonNow = Promise.withResolvers<void>();
 
   const { topic, ordering } = options;
   const laneOptions = { topic, ordering, limiter, handle, stopping: () => stopping, fail, log };
@@ -54,7 +74,8 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
   async function handle(record: SourceRecord, signal: AbortSignal): Promise<boolean> {
     counts.consumed++;
     counts.unfinished++; // until accounted below
-    const result = await deps.deliver(record, signal);
+    const result = await deliverUnlessStopped(deps.deliver, record, signal, waits.signal);
+    if (result === undefined) return false;
     counts.retries += retriesOf(result);
     const ending = await deps.settle(record, result, signal);
     if (ending === "held") return halt();
@@ -64,12 +85,7 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
 
   function onAssigned(topic: string, partitions: number[]): void {
     assigned = [...partitions].sort((a, b) => a - b);
-    revokeUnowned(lanes, partitions);
-    log.info("Partitions assigned", { topic, partitions: partitions.join(",") || "(none)" });
-    if (partitions.length === 0) return;
-    deps.partitionStarts(topic, partitions).then((starts) => {
-      for (const start of starts) laneFor(start.partition).assigned(start);
-    }).catch((error) => log.debug("Cannot read partition offsets", { error: (error as Error).message }));
+    takeAssignment({ topic, partitions }, { lanes, laneFor, partitionStarts: deps.partitionStarts, log });
   }
 
   function fail(message: string, error: unknown): void {
@@ -84,72 +100,151 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
     return false;
   }
 
-  function stop(): void {
+  function stop(options?: { now: boolean }): void {
+    if (options?.now) {
+      exitCode = 1;
+      abandonNow.resolve();
+    }
     if (stopping) return;
     stopping = true;
     phase = "stopping";
+    waits.abort(new Error("eventsink is stopping"));
     stopRequested.resolve();
   }
+
+  const events: ConsumerEvents = {
+    onBatch: (batch: Batch) => {
+      if (!stopping) laneFor(batch.partition).take(batch);
+    },
+    onAssigned,
+    onCrash: (error, restart) => {
+      if (!stopping) onCrash(error, restart, { log, fail });
+    },
+    onOffsetOutOfRange: (_topic, partition) => laneFor(partition).offsetOutOfRange(),
+  };
 
   return {
     async run() {
       try {
-        await consumer.start({
-          onBatch: (batch: Batch) => {
-            if (!stopping) laneFor(batch.partition).take(batch);
-          },
-          onAssigned,
-          onCrash: (error, restart) => {
-            if (!stopping) onCrash(error, restart, { log, fail });
-          },
-          onOffsetOutOfRange: (_topic, partition) => laneFor(partition).offsetOutOfRange(),
-        });
+        await startUnlessStopped(consumer, events, stopRequested.promise, log);
       } catch (error) {
         stopping = true;
         phase = "stopped";
-        await consumer.stop().catch(() => {});
         throw error;
       }
       if (!stopping) phase = "consuming";
       const ticker = setInterval(() => lanes.forEach((lane) => lane.tick()), COMMIT_INTERVAL_MS);
       await stopRequested.promise;
       consumer.pauseAll();
-      await drain([...lanes.values()], options.shutdownGraceMs, log);
+      await drain([...lanes.values()], { graceMs: options.shutdownGraceMs, now: abandonNow.promise }, log);
       clearInterval(ticker);
-      await consumer.stop().catch((error) => log.warn("Leaving the group failed", { error: error.message }));
+      await leave(consumer, log);
       log.info("Stopped", { ...counts });
       phase = "stopped";
       return { exitCode, counts };
     },
     stop,
-    status: () => ({
-      phase,
-      counts: { ...counts },
-      partitions: assigned.map((partition) => lanes.get(partition)?.status() ?? unread(partition)),
-    }),
+    status: () => ({ phase, counts: { ...counts }, partitions: partitionStatus(assigned, lanes) }),
   };
 }
 
-/** Waits for the lanes, within the grace period; then abandons what is still in flight. */
-async function drain(lanes: Lane[], graceMs: number, log: Logger): Promise<void> {
+/** Waits for the lanes, within the grace period (or until `now`); then abandons what is still in flight. */
+async function drain(
+  lanes: Lane[],
+  until: { graceMs: number; now: Promise<void> },
+  log: Logger,
+): Promise<void> {
   const idle = () => Promise.all(lanes.map((lane) => lane.idle()));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const graceOver = new Promise<"grace">((resolve) => {
-    timer = setTimeout(() => resolve("grace"), graceMs);
+    timer = setTimeout(() => resolve("grace"), until.graceMs);
   });
-  const finished = await Promise.race([idle().then(() => "done" as const), graceOver]);
+  const cut = until.now.then(() => "now" as const);
+  const finished = await Promise.race([idle().then(() => "done" as const), graceOver, cut]);
   clearTimeout(timer);
-  if (finished === "grace") {
+  if (finished !== "done") {
     log.warn(
-      "Deliveries still in flight after the grace period are abandoned; they stay uncommitted " +
-        "and are delivered again on the next start",
+      `Deliveries still in flight ${
+        finished === "grace" ? "after the grace period" : "at the second signal"
+      } ` +
+        "are abandoned; they stay uncommitted and are delivered again on the next start",
     );
     for (const lane of lanes) lane.abandon(new Error("shutdown grace period over"));
-    await idle();
+    // Their final commits may wait for a broker that is away: they get a moment, not the whole retry.
+    if (!(await settledWithin(idle(), COMMIT_WAIT_MS))) log.warn("Final commits did not finish in time");
   }
 }
 
-/** The group's new assignment: the lanes of partitions this process no longer owns are revoked. */
+/** Delivers; undefined when a stop ended a wait before or between attempts (unaccounted, delivered again). */
+function deliverUnlessStopped(
+  deliver: Deliver,
+  record: SourceRecord,
+  signal: AbortSignal,
+  waits: AbortSignal,
+): Promise<DeliveryResult | undefined> {
+  return deliver(record, signal, waits).catch((error) => {
+    if (error === waits.reason) return undefined;
+    throw error;
+  });
+}
+
+/**
+ * Starts the consumer. A stop during start-up (a join waiting out a dead member's session) does not wait
+ * for it; when it cannot start, it leaves the group and rejects.
+ */
+async function startUnlessStopped(
+  consumer: Consumer,
+  events: ConsumerEvents,
+  stopRequested: Promise<void>,
+  log: Logger,
+): Promise<void> {
+  const started = consumer.start(events);
+  try {
+    await Promise.race([started, stopRequested]);
+  } catch (error) {
+    await leave(consumer, log);
+    throw error;
+  }
+  started.catch(() => {}); // stopped first: its failure no longer matters
+}
+
+function partitionStatus(assigned: number[], lanes: Map<number, Lane>): PartitionStatus[] {
+  return assigned.map((partition) => lanes.get(partition)?.status() ?? unread(partition));
+}
+
+/** Leaves the group, in a bounded time: a broker that is away or a join in progress must not hold the stop. */
+async function leave(consumer: Consumer, log: Logger): Promise<void> {
+  const left = consumer.stop().catch((error) =>
+    log.warn("Leaving the group failed", { error: error.message })
+  );
+  if (!(await settledWithin(left, LEAVE_MS))) {
+    log.warn(
+      `Leaving the group did not finish within ${LEAVE_MS / 1000} s; the group moves this process's ` +
+        "partitions when its session times out",
+    );
+  }
+}
+
+/** The group's new assignment: lanes no longer owned are revoked, and the others learn where they start. */
+function takeAssignment(
+  { topic, partitions }: { topic: string; partitions: number[] },
+  to: {
+    lanes: Map<number, Lane>;
+    laneFor: (partition: number) => Lane;
+    partitionStarts: PartitionStarts;
+    log: Logger;
+  },
+): void {
+  const { lanes, laneFor, log } = to;
+  revokeUnowned(lanes, partitions);
+  log.info("Partitions assigned", { topic, partitions: partitions.join(",") || "(none)" });
+  if (partitions.length === 0) return;
+  to.partitionStarts(topic, partitions).then((starts) => {
+    for (const start of starts) laneFor(start.partition).assigned(start);
+  }).catch((error) => log.debug("Cannot read partition offsets", { error: (error as Error).message }));
+}
+
+/** The lanes of partitions this process no longer owns are revoked. */
 function revokeUnowned(lanes: Map<number, Lane>, partitions: number[]): void {
   const owned = new Set(partitions);
   for (const [partition, lane] of lanes) {

@@ -44,8 +44,11 @@ export interface SinkStatus {
 export interface Sink {
   /** Runs until stopped or failed; resolves with the process exit code. */
   run(): Promise<{ exitCode: 0 | 1; counts: Counts }>;
-  /** Starts a clean stop: no new records, deliveries in flight finish (within the grace period), commit. */
-  stop(): void;
+  /**
+   * Starts a clean stop: no new records, no more retries, POSTs in flight finish (within the grace period),
+   * commit. `now` (a second signal) abandons what is in flight at once; the run then exits 1.
+   */
+  stop(options?: { now: boolean }): void;
   status(): SinkStatus;
 }
 
