@@ -50,8 +50,8 @@ export type Send = (request: PostRequest, signal: AbortSignal) => Promise<Answer
 
 /**
  * How deliveries are sent, with the same TLS material and pool size as `client`. HTTP/1.1 goes through
- * undici's connection pool, which costs well under half the CPU of Deno's fetch per request (see README,
- * Performance); HTTP/2 goes through Deno's fetch on `client`, which also speaks it without TLS.
+ * undici's connection pool, which costs well under half the CPU of Deno's fetch per request (see
+ * docs/performance.md); HTTP/2 goes through Deno's fetch on `client`, which also speaks it without TLS.
  */
 export function createSender(
   tls: TlsMaterial,
