@@ -86,7 +86,7 @@ Deno.test("broker fault: SIGTERM while the broker is down stops within the grace
     await p.store.waitForStored(10, { timeoutMs: 30_000 });
     await waitUntil("committed to the end", async () => (await committedTotal(p)) === 10);
     await killTestBroker();
-    // KafkaJS notices, fails its requests and starts restarting the consumer.
+    // KafkaJS notices and retries its requests, a few seconds apart.
     await sink.waitForLog((l) => l.level === "warn" && String(l.msg).startsWith("Kafka"), 30_000);
     await sleep(3_000);
     await assertCleanStop(sink, "broker down");
