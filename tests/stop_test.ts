@@ -103,7 +103,11 @@ Deno.test("start-up: a port that accepts TCP but is not Kafka is named with its 
         await sink.waitForLog((l) => l.msg === "HTTP endpoint listening", 20_000);
         await new Promise((resolve) => setTimeout(resolve, 1_500));
         const { code, ms } = await timeToExit(sink, "SIGINT");
-        assert.equal(code, 0, `a service stopped before it began lost nothing:\n${sink.output().slice(-1500)}`);
+        assert.equal(
+          code,
+          0,
+          `a service stopped before it began lost nothing:\n${sink.output().slice(-1500)}`,
+        );
         assert.ok(ms < 4_000, `exited ${ms} ms after SIGINT`);
         assert.ok(sink.lines.some((l) => l.msg === "Stopped"), "with its Stopped line");
       } finally {

@@ -54,7 +54,8 @@ export function explainTlsFailure(message: string, options: TlsOptions): string 
 export function errorChainText(error: unknown): string {
   const parts: string[] = [];
   for (let at: unknown = error; at instanceof Error && parts.length < 5; at = at.cause) {
-    parts.push(at.message);
+    // KafkaJS wraps an error in one with the same message: said once.
+    if (!parts.at(-1)?.endsWith(at.message)) parts.push(at.message);
   }
   return parts.join(": ");
 }

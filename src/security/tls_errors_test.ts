@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { explainTlsFailure } from "./tls_errors.ts";
+import { errorChainText, explainTlsFailure } from "./tls_errors.ts";
 
 const OPTIONS = { ca: "--eventstore-ca", cert: "--eventstore-cert" };
 
@@ -20,4 +20,12 @@ Deno.test("tls errors: certificate failures point at the options to check; other
   );
   assert.match(explainTlsFailure("received fatal alert: CertificateRequired", OPTIONS)!, /--eventstore-cert/);
   assert.equal(explainTlsFailure("Connection refused (os error 111)", OPTIONS), undefined);
+});
+
+Deno.test("errorChainText: a cause that repeats its wrapper's message is said once", () => {
+  const cause = new Error("Connection error: connect ECONNREFUSED 127.0.0.1:9");
+  const wrapper = new Error("Connection error: connect ECONNREFUSED 127.0.0.1:9", { cause });
+  assert.equal(errorChainText(wrapper), "Connection error: connect ECONNREFUSED 127.0.0.1:9");
+  const other = new Error("Not connected", { cause });
+  assert.equal(errorChainText(other), "Not connected: Connection error: connect ECONNREFUSED 127.0.0.1:9");
 });
