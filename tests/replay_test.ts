@@ -86,7 +86,7 @@ Deno.test("replay: 50,000 records with --from-beginning --until-end end by thems
     assert.equal(p.store.requests().length, 50_000, "each record posted once");
     assert.ok(await groupIsGone(p, String(summary.group)), "the replay group is removed");
     assert.ok(run.lines.some((l) => l.msg === "Progress" && typeof l.done === "number"), "progress lines");
-    assert.match(run.output(), /Replay of \S+ finished in .*: 50,000 of 50,000 records/);
+    assert.match(run.output(), /Replay of \S+ finished in .*\n\s+records\s+50,000\s+of 50,000, at /);
   } finally {
     await run.close();
   }
