@@ -3,7 +3,8 @@
  * each sending the next POST when the last was answered, N POSTs of a fixture-sized body in all; prints
  * POSTs per second and CPU µs per POST (this process's, from /proc). Two clients:
  *
- * - `undici`: the dispatcher eventsink sends through (src/delivery/sender.ts), over Deno's node:net;
+ * - `undici`: the dispatcher eventsink sends HTTPS through (src/delivery/sender.ts), over Deno's node:net;
+ * - `http1`: eventsink's own plain-HTTP client (src/delivery/http1.ts), on Deno's own TCP;
  * - `deno-tcp`: a bare HTTP/1.1 exchange on Deno.connect — the request written as one buffer, the answer
  *   read to its blank line — which only works against a store that answers with an empty body, like the
  *   lean store (bench/leanstore/). It parses nothing: it is the floor a leaner client could get near.
@@ -13,14 +14,15 @@
  * Start the lean store first (`.cache/leanstore/leanstore` after one `make bench`; it prints its URL).
  */
 import { Agent } from "undici";
+import { http1Sender } from "../src/delivery/http1.ts";
 import { messageMaker } from "./messages.ts";
 import { cpuSecondsOf } from "./proc.ts";
 
 const [url, concurrencyText, client, postsText] = Deno.args;
 const concurrency = Number(concurrencyText);
 const posts = Number(postsText ?? "30000");
-if (!url || !(concurrency >= 1) || (client !== "undici" && client !== "deno-tcp") || !(posts >= 1)) {
-  console.error("usage: http_floor.ts <store-url> <concurrency> <undici|deno-tcp> [posts]");
+if (!url || !(concurrency >= 1) || !["undici", "http1", "deno-tcp"].includes(client ?? "") || !(posts >= 1)) {
+  console.error("usage: http_floor.ts <store-url> <concurrency> <undici|http1|deno-tcp> [posts]");
   Deno.exit(2);
 }
 const endpoint = new URL(`${url}/fhir/4.0/$process-message`);
@@ -48,6 +50,13 @@ function undiciLoops(): Array<Promise<void>> {
       });
     });
   return Array.from({ length: concurrency }, () => loop(post));
+}
+
+function http1Loops(): Array<Promise<void>> {
+  const send = http1Sender({ maxAnswerBytes: 64 * 1024 });
+  const signal = new AbortController().signal;
+  const request = { url: endpoint.href, headers, body };
+  return Array.from({ length: concurrency }, () => loop(() => send(request, signal).then(() => {})));
 }
 
 async function denoTcpLoop(): Promise<void> {
@@ -82,7 +91,13 @@ async function denoTcpLoop(): Promise<void> {
 
 const cpuBefore = (await cpuSecondsOf(Deno.pid))!;
 const startedAt = performance.now();
-await Promise.all(client === "undici" ? undiciLoops() : Array.from({ length: concurrency }, denoTcpLoop));
+await Promise.all(
+  client === "undici"
+    ? undiciLoops()
+    : client === "http1"
+    ? http1Loops()
+    : Array.from({ length: concurrency }, denoTcpLoop),
+);
 const seconds = (performance.now() - startedAt) / 1000;
 const cpu = (await cpuSecondsOf(Deno.pid))! - cpuBefore;
 console.log(

@@ -5,7 +5,8 @@ import { createStoreEvidence, isPoisonFailure, pastPoisonBound, type StoreEviden
 import { localVerdict } from "./request.ts";
 import { createRequestWaits, isUnknownRequest } from "./responses.ts";
 import { type RetryDeps, retryUntilDone } from "./retry.ts";
-import { createEventStoreClient, createSender, post, probeSearch, type Send } from "./sender.ts";
+import { createEventStoreClient, createSender, post, probeSearch } from "./sender.ts";
+import type { Send } from "./send.ts";
 import { formatDuration } from "../duration.ts";
 import { recordFields, type SourceRecord } from "../record.ts";
 import type { Logger } from "../log.ts";

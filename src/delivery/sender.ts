@@ -5,13 +5,8 @@ import { type TlsMaterial, tlsOptions } from "../security/tls_files.ts";
 import { searchUrl } from "./request.ts";
 import { USER_AGENT } from "../version.ts";
 import { Agent, type Dispatcher } from "undici";
-
-/** A ready-to-send POST (see request.ts). */
-export interface PostRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: Uint8Array;
-}
+import { http1Sender } from "./http1.ts";
+import type { Answer, PostRequest, Send } from "./send.ts";
 
 /**
  * Deno's HTTP client for the EventStore and the token endpoint (deliveries over HTTP/1.1 go through undici,
@@ -37,21 +32,11 @@ export function createEventStoreClient(
 /** An answer body larger than this is cut: only an OperationOutcome's diagnostics are of use. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-/** What a POST came back with: enough to classify it. */
-export interface Answer {
-  status: number;
-  retryAfter: string | null;
-  /** The start of the body (at most 64 KiB), as text. */
-  body: string;
-}
-
-/** Sends one POST; rejects on a network failure, or with the signal's reason when it aborts. */
-export type Send = (request: PostRequest, signal: AbortSignal) => Promise<Answer>;
-
 /**
- * How deliveries are sent, with the same TLS material and pool size as `client`. HTTP/1.1 goes through
- * undici's connection pool, which costs well under half the CPU of Deno's fetch per request (see
- * docs/performance.md); HTTP/2 goes through Deno's fetch on `client`, which also speaks it without TLS.
+ * How deliveries are sent, with the same TLS material and pool size as `client`. Plain HTTP/1.1 goes over
+ * Deno's own TCP (http1.ts), HTTPS through undici's connection pool — each costs well under half the CPU
+ * of Deno's fetch per request (see docs/performance.md); HTTP/2 goes through Deno's fetch on `client`,
+ * which also speaks it without TLS.
  */
 export function createSender(
   tls: TlsMaterial,
@@ -60,6 +45,7 @@ export function createSender(
 ): Send {
   const viaFetch = fetchSender(client);
   if (connections.http2) return viaFetch;
+  const viaHttp1 = http1Sender({ maxAnswerBytes: MAX_ANSWER_BYTES });
   const viaUndici = undiciSender(
     new Agent({
       connections: connections.maxInFlight,
@@ -70,6 +56,7 @@ export function createSender(
     }),
   );
   return async (request, signal) => {
+    if (request.url.startsWith("http:")) return await viaHttp1(request, signal);
     try {
       return await viaUndici(request, signal);
     } catch (error) {

@@ -3,7 +3,8 @@
  * read and classified, a huge answer, a timeout, and an abort while a request waits for a connection.
  */
 import assert from "node:assert/strict";
-import { createEventStoreClient, createSender, post, type PostRequest } from "./sender.ts";
+import { createEventStoreClient, createSender, post } from "./sender.ts";
+import type { PostRequest } from "./send.ts";
 
 interface Served {
   url: string;
