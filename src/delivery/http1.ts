@@ -1,8 +1,8 @@
 import type { Answer, PostRequest, Send } from "./send.ts";
+import { BodyStart } from "./body_start.ts";
 import {
   type AnswerHead,
   bodyFraming,
-  Collector,
   HttpFailure,
   parseAnswerHead,
   parseChunkSize,
@@ -186,7 +186,7 @@ class Connection {
       if (head.status >= 100 && head.status < 200) continue;
       const framing = bodyFraming(head);
       const collected = framing.kind === "none"
-        ? { bytes: new Uint8Array(0), whole: true }
+        ? { text: "", whole: true }
         : framing.kind === "length"
         ? await this.#readLength(framing.length, maxAnswerBytes)
         : framing.kind === "chunked"
@@ -195,7 +195,7 @@ class Connection {
       const answer = {
         status: head.status,
         retryAfter: head.retryAfter,
-        body: decoder.decode(collected.bytes),
+        body: collected.text,
       };
       const reusable = collected.whole && framing.kind !== "close" && head.keepAlive &&
         this.#start === this.#end;
@@ -235,9 +235,9 @@ class Connection {
   }
 
   async #readLength(length: number, max: number): Promise<Collected> {
-    const kept = new Collector(max);
+    const kept = new BodyStart(max);
     for (let left = length; left > 0;) {
-      if (kept.full) return { bytes: kept.bytes(), whole: false };
+      if (kept.full) return { text: kept.text(), whole: false };
       const bytes = await this.#take(left);
       if (bytes === undefined) {
         throw new HttpFailure("the EventStore's answer ended short of its length", "EVENTSINK_CLOSED");
@@ -245,17 +245,17 @@ class Connection {
       kept.add(bytes);
       left -= bytes.length;
     }
-    return { bytes: kept.bytes(), whole: true };
+    return { text: kept.text(), whole: true };
   }
 
   async #readChunked(max: number): Promise<Collected> {
-    const kept = new Collector(max);
+    const kept = new BodyStart(max);
     for (;;) {
-      if (kept.full) return { bytes: kept.bytes(), whole: false };
+      if (kept.full) return { text: kept.text(), whole: false };
       const size = parseChunkSize(await this.#line());
       if (size === 0) {
         while ((await this.#line()) !== "") { /* trailers: not needed */ }
-        return { bytes: kept.bytes(), whole: true };
+        return { text: kept.text(), whole: true };
       }
       for (let left = size; left > 0;) {
         const bytes = await this.#take(left);
@@ -272,13 +272,13 @@ class Connection {
   }
 
   async #readToEnd(max: number): Promise<Collected> {
-    const kept = new Collector(max);
+    const kept = new BodyStart(max);
     while (!kept.full) {
       const bytes = await this.#take(max);
-      if (bytes === undefined) return { bytes: kept.bytes(), whole: true };
+      if (bytes === undefined) return { text: kept.text(), whole: true };
       kept.add(bytes);
     }
-    return { bytes: kept.bytes(), whole: false };
+    return { text: kept.text(), whole: false };
   }
 
   /** The next line (without its CRLF) of a chunked body. */
@@ -301,8 +301,9 @@ class Connection {
   }
 }
 
+/** The start of an answer's body (see BodyStart). */
 interface Collected {
-  bytes: Uint8Array;
+  text: string;
   /** The body was read to its end: the connection is at the next answer. */
   whole: boolean;
 }

@@ -82,33 +82,3 @@ export function parseChunkSize(line: string): number {
   }
   return parseInt(size[1]!, 16);
 }
-
-/** Keeps the first `max` bytes of a body. */
-export class Collector {
-  #parts: Uint8Array[] = [];
-  #size = 0;
-  #max: number;
-  constructor(max: number) {
-    this.#max = max;
-  }
-  get full(): boolean {
-    return this.#size >= this.#max;
-  }
-  add(bytes: Uint8Array): void {
-    const room = this.#max - this.#size;
-    if (room <= 0) return;
-    const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
-    this.#parts.push(kept);
-    this.#size += kept.length;
-  }
-  bytes(): Uint8Array {
-    if (this.#parts.length === 1) return this.#parts[0]!;
-    const all = new Uint8Array(this.#size);
-    let at = 0;
-    for (const part of this.#parts) {
-      all.set(part, at);
-      at += part.length;
-    }
-    return all;
-  }
-}

@@ -5,12 +5,13 @@ import { type TlsMaterial, tlsOptions } from "../security/tls_files.ts";
 import { searchUrl } from "./request.ts";
 import { USER_AGENT } from "../version.ts";
 import { Agent, type Dispatcher } from "undici";
+import { BodyStart } from "./body_start.ts";
 import { http1Sender } from "./http1.ts";
 import type { Answer, PostRequest, Send } from "./send.ts";
 
 /**
- * Deno's HTTP client for the EventStore and the token endpoint (deliveries over HTTP/1.1 go through undici,
- * see createSender): trusts the CA bundle besides the system's CAs and presents the client certificate, if
+ * Deno's HTTP client for the EventStore and the token endpoint (deliveries over HTTP/1.1 go through
+ * http1.ts or undici, see createSender): trusts the CA bundle besides the system's CAs and presents the client certificate, if
  * configured; keeps one connection alive per delivery in flight; speaks HTTP/1.1 or, if asked, HTTP/2.
  * Certificates are always verified: there is no option to turn that off.
  */
@@ -86,8 +87,7 @@ function undiciSender(agent: Dispatcher): Send {
       let controller: Dispatcher.DispatchController | undefined;
       let status = 0;
       let retryAfter: string | null = null;
-      const chunks: Uint8Array[] = [];
-      let size = 0;
+      const kept = new BodyStart(MAX_ANSWER_BYTES);
       // A request still queued for a connection has no controller yet: onRequestStart aborts it.
       const onAbort = () => {
         controller?.abort(signal.reason);
@@ -96,7 +96,7 @@ function undiciSender(agent: Dispatcher): Send {
       signal.addEventListener("abort", onAbort, { once: true });
       const answer = () => {
         signal.removeEventListener("abort", onAbort);
-        resolve({ status, retryAfter, body: decodeStart(chunks, size, MAX_ANSWER_BYTES) });
+        resolve({ status, retryAfter, body: kept.text() });
       };
       agent.dispatch({
         origin: target.origin,
@@ -115,10 +115,9 @@ function undiciSender(agent: Dispatcher): Send {
           retryAfter = typeof value === "string" ? value : null;
         },
         onResponseData(started, chunk) {
-          chunks.push(chunk);
-          size += chunk.length;
+          kept.add(chunk);
           // Only an OperationOutcome's start is of use: answer now and drop the connection with the rest.
-          if (size >= MAX_ANSWER_BYTES) {
+          if (kept.full) {
             answer();
             started.abort(new Error("answer cut at its first 64 KiB"));
           }
@@ -249,26 +248,10 @@ export async function readBodyStart(
   if (Number(response.headers.get("content-length") ?? NaN) <= maxBytes) {
     return { text: await response.text(), complete: true };
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  const kept = new BodyStart(maxBytes);
   for await (const chunk of response.body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > maxBytes) break;
+    kept.add(chunk);
+    if (!kept.complete) break;
   }
-  return { text: decodeStart(chunks, size, maxBytes), complete: size <= maxBytes };
-}
-
-const utf8 = new TextDecoder();
-
-/** The first `max` bytes of a body that came in `chunks` (of `size` bytes in all), as text. */
-function decodeStart(chunks: readonly Uint8Array[], size: number, max: number): string {
-  if (chunks.length === 1) return utf8.decode(chunks[0]!.subarray(0, max));
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return utf8.decode(bytes.subarray(0, max));
+  return { text: kept.text(), complete: kept.complete };
 }
