@@ -71,17 +71,23 @@ class ClosedBeforeAnswer extends HttpFailure {
 }
 
 async function connectOrFail(connect: Connect, hostname: string, port: number, signal: AbortSignal) {
+  // A connect does not hear the signal: an address that drops SYNs would hold the attempt past its timeout
+  // (and a stop past its grace) for the system's connect timeout. The attempt ends with the signal; a
+  // connection made after that is closed.
+  const connecting = connect(hostname, port);
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
-    const conn = await connect(hostname, port);
-    if (signal.aborted) {
-      conn.close();
-      throw signal.reason;
-    }
+    const conn = await Promise.race([connecting, aborted.promise]);
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     return conn;
   } catch (error) {
+    if (signal.aborted) connecting.then((late) => late.close(), () => {});
     if (signal.aborted) throw signal.reason;
     throw new HttpFailure(`cannot connect to ${hostname}:${port}`, "EVENTSINK_CONNECT", error);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
 }
 

@@ -221,3 +221,16 @@ Deno.test("http1: an answer that is not HTTP/1.1 is a failure that names it", as
     "Cannot reach the EventStore: the EventStore's answer is not HTTP/1.1",
   );
 });
+
+Deno.test("http1: a connect that does not complete ends with the attempt's signal (a timeout, a stop)", async () => {
+  const send = http1Sender({ maxAnswerBytes: 64 * 1024, connect: () => new Promise<Deno.Conn>(() => {}) });
+  const controller = new AbortController();
+  const reason = new DOMException("no answer within 100 ms", "TimeoutError");
+  const timer = setTimeout(() => controller.abort(reason), 100);
+  const outcome = await Promise.race([
+    send(request("http://192.0.2.1:80/x"), controller.signal).then(() => "answered", (error) => error),
+    new Promise((resolve) => setTimeout(() => resolve("still connecting after 2 s"), 2000)),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, reason);
+});
