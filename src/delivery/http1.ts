@@ -16,8 +16,11 @@ import {
  * misreading could pair an answer with the wrong request: anything it cannot frame ends the connection.
  * TLS and HTTP/2 stay with undici and Deno's fetch (sender.ts).
  */
-export function http1Sender(options: { maxAnswerBytes: number; connect?: Connect }): Send {
+export function http1Sender(
+  options: { maxAnswerBytes: number; connect?: Connect; keepIdleMs?: number },
+): Send {
   const connect = options.connect ?? ((hostname, port) => Deno.connect({ hostname, port }));
+  const keepIdleMs = options.keepIdleMs ?? KEEP_IDLE_MS;
   const idle = new Map<string, Connection[]>();
   let target = { url: "", host: "", hostname: "", port: 0, path: "" };
 
@@ -39,7 +42,7 @@ export function http1Sender(options: { maxAnswerBytes: number; connect?: Connect
     const pool = idle.get(host) ?? idle.set(host, []).get(host)!;
     // A kept connection the server closed meanwhile fails before any answer byte: once more, on a new one.
     for (let attempt = 0;; attempt++) {
-      const kept = attempt === 0 ? pool.pop() : undefined;
+      const kept = attempt === 0 ? takeIdle(pool, keepIdleMs) : undefined;
       const connection = kept ?? new Connection(await connectOrFail(connect, hostname, port, signal));
       try {
         const { answer, reusable } = await connection.exchange(
@@ -48,8 +51,10 @@ export function http1Sender(options: { maxAnswerBytes: number; connect?: Connect
           options.maxAnswerBytes,
           signal,
         );
-        if (reusable) pool.push(connection);
-        else connection.close();
+        if (reusable) {
+          connection.idleSince = performance.now();
+          pool.push(connection);
+        } else connection.close();
         return answer;
       } catch (error) {
         connection.close();
@@ -58,6 +63,20 @@ export function http1Sender(options: { maxAnswerBytes: number; connect?: Connect
       }
     }
   };
+}
+
+/**
+ * A kept connection idle longer than this is not used again (undici's default keep-alive timeout): a
+ * firewall or NAT that forgot it silently would swallow the next request until its timeout.
+ */
+export const KEEP_IDLE_MS = 4_000;
+
+/** The newest idle connection of `pool`, unless it was idle too long — then the older ones were too. */
+function takeIdle(pool: Connection[], keepIdleMs: number): Connection | undefined {
+  const connection = pool.pop();
+  if (connection === undefined || performance.now() - connection.idleSince <= keepIdleMs) return connection;
+  for (const old of [connection, ...pool.splice(0)]) old.close();
+  return undefined;
 }
 
 /** Opens a TCP connection to the store. */
@@ -118,6 +137,8 @@ class Connection {
   #start = 0;
   #end = 0;
   #closed = false;
+  /** When it was last put back into the pool (performance.now()). */
+  idleSince = 0;
   /** Whether a byte of the answer to the current request arrived. */
   #answering = false;
 

@@ -234,3 +234,23 @@ Deno.test("http1: a connect that does not complete ends with the attempt's signa
   clearTimeout(timer);
   assert.equal(outcome, reason);
 });
+
+Deno.test("http1: a connection idle past the keep-alive time is closed, not used again", async () => {
+  const ends: string[] = [];
+  await using server = rawServer(async (conn, index) => {
+    const pending = { bytes: new Uint8Array(0) };
+    while (await readRequest(conn, pending)) {
+      await write(conn, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+    }
+    ends.push(`connection ${index} closed by eventsink`);
+  });
+  const send = http1Sender({ maxAnswerBytes: 64 * 1024, keepIdleMs: 50 });
+  assert.equal((await send(request(server.url), never)).status, 202);
+  assert.equal((await send(request(server.url), never)).status, 202);
+  assert.equal(server.accepted(), 1, "reused while fresh");
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal((await send(request(server.url), never)).status, 202);
+  assert.equal(server.accepted(), 2, "a new connection after the idle time");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(ends, ["connection 0 closed by eventsink"]);
+});
