@@ -263,7 +263,9 @@ Deno.test("resilience (d): kill -9 mid-run and a restart lose nothing, and commi
     }
   })().catch((error) => (samplerError = error)).finally(() => admin.disconnect());
 
-  const first = await spawnEventsink(p);
+  // Paced so that the kill comes after a few ticker commits (one a second): unpaced, 600 records can be
+  // stored before the first tick, and then no commit is ever seen mid-run.
+  const first = await spawnEventsink({ ...p, args: ["--max-rate", "250"] });
   let storedAtKill = 0;
   try {
     await p.store.waitForStored(600, { timeoutMs: 60_000 });
