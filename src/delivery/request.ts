@@ -1,17 +1,11 @@
-import { isObject } from "./json.ts";
-import { decodeUtf8, headerValues, type SourceRecord } from "../record.ts";
+import { type MessageRefs, scanMessage } from "./message_scan.ts";
+import { headerValues, type SourceRecord } from "../record.ts";
 import { USER_AGENT } from "../version.ts";
 
 /** The media type assumed when a record has no `Content-Type` header, as the original service did. */
 export const DEFAULT_CONTENT_TYPE = "application/fhir+json; fhirVersion=4.0";
 /** The EventStore's limit for `X-Request-ID`. */
 export const MAX_REQUEST_ID_LENGTH = 200;
-
-/** A message's ids from its MessageHeader: its own, and the one it answers (`response.identifier`). */
-export interface MessageRefs {
-  id?: string;
-  answers?: string;
-}
 
 /** The POST that delivers one record; why the record can never be a valid request; or a tombstone. */
 export type BuiltRequest =
@@ -67,7 +61,7 @@ export function buildRequest(
   if (record.value.length === 0) return { kind: "invalid", reason: "the record's value is empty" };
   const contentType = recordContentType(record);
   if (!contentType.ok) return { kind: "invalid", reason: contentType.reason };
-  const json = isJsonMediaType(contentType.value) ? readJson(record.value) : { refs: {} };
+  const json = isJsonMediaType(contentType.value) ? scanMessage(record.value) : { refs: {} };
   if ("problem" in json) return { kind: "invalid", reason: json.problem };
   return {
     kind: "request",
@@ -94,42 +88,6 @@ export function requestId(record: SourceRecord): string {
 function isJsonMediaType(contentType: string): boolean {
   const essence = contentType.split(";")[0]!.trim().toLowerCase();
   return essence === "application/json" || /^[a-z]+\/[a-z0-9.+-]*\+json$/.test(essence);
-}
-
-/**
- * A value announced as JSON: why it can never be a FHIR message, or the ids of its MessageHeader. The
- * reasons are fixed texts: a parser's message would quote the value, and values are health data.
- */
-function readJson(value: Uint8Array): { problem: string } | { refs: MessageRefs } {
-  const text = decodeUtf8(value);
-  if (text === undefined) return { problem: "the value is not valid UTF-8, so it cannot be FHIR JSON" };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return { problem: "the value is not valid JSON although its Content-Type says JSON" };
-  }
-  if (!isObject(parsed)) return { problem: "the value is JSON but not a FHIR resource (not an object)" };
-  if (typeof parsed.resourceType !== "string") {
-    return { problem: "the value is JSON but not a FHIR resource (no resourceType)" };
-  }
-  // $process-message takes a Bundle; the EventStore answers 500 to anything else, on every attempt.
-  if (parsed.resourceType !== "Bundle") {
-    return { problem: "the value is a FHIR resource other than a Bundle, so it cannot be a message" };
-  }
-  return { refs: messageRefs(parsed) };
-}
-
-/** The ids of a Bundle's first entry when it is a MessageHeader; the EventStore judges the rest. */
-function messageRefs(bundle: Record<string, unknown>): MessageRefs {
-  const entries = bundle.entry;
-  const header = Array.isArray(entries) && isObject(entries[0]) ? entries[0].resource : undefined;
-  if (!isObject(header) || header.resourceType !== "MessageHeader") return {};
-  const answers = isObject(header.response) ? header.response.identifier : undefined;
-  return {
-    ...(typeof header.id === "string" ? { id: header.id } : {}),
-    ...(typeof answers === "string" ? { answers } : {}),
-  };
 }
 
 function recordContentType(
