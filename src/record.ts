@@ -23,6 +23,7 @@ export interface SourceRecord {
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const lenientUtf8 = new TextDecoder("utf-8");
 
 /** Every value of a header, its name matched case-insensitively, decoded as UTF-8 where possible. */
 export function headerValues(headers: Record<string, HeaderValue>, name: string): Array<string | Uint8Array> {
@@ -39,6 +40,10 @@ function decodeOrBytes(bytes: Uint8Array): string | Uint8Array {
 
 /** The bytes as text when they are valid UTF-8, else undefined. */
 export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  // The lenient decoder costs a fifth of the strict one (Deno's fast path) and marks every invalid sequence
+  // with U+FFFD; only a text with such a mark, real or not, needs the strict answer.
+  const text = lenientUtf8.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictUtf8.decode(bytes);
   } catch {

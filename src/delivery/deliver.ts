@@ -1,3 +1,4 @@
+import { createAttemptSignals } from "./attempt_signals.ts";
 import { authorized, createTokenSource, type TokenSource } from "./tokens.ts";
 import type { RetryPolicy } from "./backoff.ts";
 import type { Outcome } from "./outcome.ts";
@@ -71,7 +72,7 @@ const ALARM_INTERVAL_MS = 60_000;
  */
 export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): Deliver {
   const shouldAlarm = alarmThrottle(ALARM_INTERVAL_MS, Date.now);
-  const postOptions = { timeoutMs: options.requestTimeoutMs, send: deps.send };
+  const postOptions = { signals: createAttemptSignals(options.requestTimeoutMs), send: deps.send };
   const { log, tokens, observe, evidence, onPoison } = deps;
   const requestWaits = createRequestWaits();
   return async (record, signal, waits) => {

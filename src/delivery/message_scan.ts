@@ -250,7 +250,11 @@ class Scan {
 
   /** A string's content (between its quotes) as text; with escapes, as JSON reads them. */
   #text(start: number, end: number, escaped: boolean): string {
-    const raw = text.decode(this.#b.subarray(start, end));
+    const bytes = this.#b.subarray(start, end);
+    // Ids and resource types are short and ASCII: made without a call into the decoder.
+    const raw = bytes.length <= 64 && bytes.every((c) => c < 0x80)
+      ? String.fromCharCode(...bytes)
+      : text.decode(bytes);
     return escaped ? JSON.parse(`"${raw}"`) : raw;
   }
 

@@ -8,6 +8,7 @@ import { Agent, type Dispatcher } from "undici";
 import { BodyStart } from "./body_start.ts";
 import { http1Sender } from "./http1.ts";
 import type { Answer, PostRequest, Send } from "./send.ts";
+import type { AttemptSignals } from "./attempt_signals.ts";
 
 /**
  * Deno's HTTP client for the EventStore and the token endpoint (deliveries over HTTP/1.1 go through
@@ -160,9 +161,9 @@ function fetchSender(client: Deno.HttpClient): Send {
 export async function post(
   request: PostRequest,
   signal: AbortSignal,
-  options: { timeoutMs: number; send: Send },
+  options: { signals: AttemptSignals; send: Send },
 ): Promise<Outcome> {
-  const attempt = abortWithin(signal, options.timeoutMs);
+  const attempt = options.signals.start(signal);
   try {
     const answer = await options.send(request, attempt.signal);
     const retryAfterMs = parseRetryAfter(answer.retryAfter, new Date());
@@ -173,34 +174,12 @@ export async function post(
     return classifyStatus(answer.status, said, retryAfterMs);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    const outcome = classifyFetchError(error, options.timeoutMs);
+    const outcome = classifyFetchError(error, options.signals.timeoutMs);
     if (outcome === undefined) throw error;
     return outcome;
   } finally {
     attempt.done();
   }
-}
-
-/**
- * A signal that aborts with `parent` or, with a TimeoutError, after `timeoutMs`; `done()` drops the timer
- * and the listener at once. (AbortSignal.any with AbortSignal.timeout would keep both alive for the whole
- * timeout after every request: thousands of them at a few thousand requests a second.)
- */
-function abortWithin(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; done(): void } {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(
-    () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
-    timeoutMs,
-  );
-  return {
-    signal: controller.signal,
-    done() {
-      clearTimeout(timer);
-      parent.removeEventListener("abort", onAbort);
-    },
-  };
 }
 
 /**

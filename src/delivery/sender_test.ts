@@ -3,6 +3,7 @@
  * read and classified, a huge answer, a timeout, and an abort while a request waits for a connection.
  */
 import assert from "node:assert/strict";
+import { createAttemptSignals } from "./attempt_signals.ts";
 import { createEventStoreClient, createSender, post } from "./sender.ts";
 import type { PostRequest } from "./send.ts";
 
@@ -59,7 +60,7 @@ test("sender: the body byte for byte with its Content-Type; statuses, Retry-Afte
   const server = serve(() => answers.shift()!);
   const { send, client } = sender(4);
   try {
-    const options = { timeoutMs: 5_000, send };
+    const options = { signals: createAttemptSignals(5_000), send };
     const body = '{"resourceType":"Bundle","type":"message","id":"æøå"}';
     assert.deepEqual(await post(postTo(server.url, body), new AbortController().signal, options), {
       kind: "delivered",
@@ -95,7 +96,7 @@ test("sender: an answer of 4 MB is classified from its start, and the next POST 
   );
   const { send, client } = sender(1);
   try {
-    const options = { timeoutMs: 5_000, send };
+    const options = { signals: createAttemptSignals(5_000), send };
     const first = await post(postTo(server.url), new AbortController().signal, options);
     assert.deepEqual(first, { kind: "rejected", status: 400, reason: "EventStore answered 400" });
     const second = await post(postTo(server.url), new AbortController().signal, options);
@@ -115,13 +116,16 @@ test("sender: no answer within the request timeout is a transient failure; a que
   const { send, client } = sender(1);
   try {
     const began = Date.now();
-    const timedOut = await post(postTo(server.url), new AbortController().signal, { timeoutMs: 300, send });
+    const timedOut = await post(postTo(server.url), new AbortController().signal, {
+      signals: createAttemptSignals(300),
+      send,
+    });
     assert.equal(timedOut.kind, "retry");
     assert.match((timedOut as { reason: string }).reason, /300 ms/);
     assert.ok(Date.now() - began < 3_000, `took ${Date.now() - began} ms`);
 
     // One connection: the second request waits behind the first, which the server holds.
-    const options = { timeoutMs: 30_000, send };
+    const options = { signals: createAttemptSignals(30_000), send };
     const held = post(postTo(server.url), new AbortController().signal, options);
     const stopping = new AbortController();
     const queued = post(postTo(server.url), stopping.signal, options);
