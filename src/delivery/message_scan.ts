@@ -69,6 +69,8 @@ const ZERO = 0x30;
 const NINE = 0x39;
 
 const text = new TextDecoder();
+/** The char codes of a short ASCII text being made (reused: values are node Buffers, whose subarray is dear). */
+const codes: number[] = [];
 
 class Scan {
   readonly #b: Uint8Array;
@@ -181,18 +183,18 @@ class Scan {
     this.#role = OTHER;
     this.#slot = NONE;
     if (parent !== OTHER) {
+      // (No closure here: this runs for every key of the resource and its header.)
       const key = this.#escaped ? this.#text(start, end, true) : undefined;
-      const is = (name: string) => key === undefined ? this.#bytesAre(start, end, name) : key === name;
       if (parent === TOP) {
-        if (is("resourceType")) this.#slot = TOP_TYPE;
-        else if (is("entry")) this.#role = ENTRIES;
+        if (this.#keyIs(start, end, key, "resourceType")) this.#slot = TOP_TYPE;
+        else if (this.#keyIs(start, end, key, "entry")) this.#role = ENTRIES;
       } else if (parent === ENTRY0) {
-        if (is("resource")) this.#role = HEADER;
+        if (this.#keyIs(start, end, key, "resource")) this.#role = HEADER;
       } else if (parent === HEADER) {
-        if (is("resourceType")) this.#slot = HEADER_TYPE;
-        else if (is("id")) this.#slot = HEADER_ID;
-        else if (is("response")) this.#role = RESPONSE;
-      } else if (parent === RESPONSE && is("identifier")) this.#slot = ANSWERS;
+        if (this.#keyIs(start, end, key, "resourceType")) this.#slot = HEADER_TYPE;
+        else if (this.#keyIs(start, end, key, "id")) this.#slot = HEADER_ID;
+        else if (this.#keyIs(start, end, key, "response")) this.#role = RESPONSE;
+      } else if (parent === RESPONSE && this.#keyIs(start, end, key, "identifier")) this.#slot = ANSWERS;
     }
     this.#skipSpace();
     if (b[this.pos] !== COLON) return "json";
@@ -250,15 +252,22 @@ class Scan {
 
   /** A string's content (between its quotes) as text; with escapes, as JSON reads them. */
   #text(start: number, end: number, escaped: boolean): string {
-    const bytes = this.#b.subarray(start, end);
+    const b = this.#b;
+    let ascii = end - start <= 64;
+    for (let i = start; ascii && i < end; i++) ascii = b[i]! < 0x80;
     // Ids and resource types are short and ASCII: made without a call into the decoder.
-    const raw = bytes.length <= 64 && bytes.every((c) => c < 0x80)
-      ? String.fromCharCode(...bytes)
-      : text.decode(bytes);
+    let raw: string;
+    if (ascii) {
+      codes.length = 0;
+      for (let i = start; i < end; i++) codes.push(b[i]!);
+      raw = String.fromCharCode.apply(null, codes);
+    } else raw = text.decode(b.subarray(start, end));
     return escaped ? JSON.parse(`"${raw}"`) : raw;
   }
 
-  #bytesAre(start: number, end: number, name: string): boolean {
+  /** Whether a key (its bytes, or its text when it had escapes) is `name`. */
+  #keyIs(start: number, end: number, key: string | undefined, name: string): boolean {
+    if (key !== undefined) return key === name;
     if (end - start !== name.length) return false;
     for (let i = 0; i < name.length; i++) if (this.#b[start + i] !== name.charCodeAt(i)) return false;
     return true;
