@@ -108,6 +108,29 @@ const request = (url: string, body = '{"resourceType":"Bundle"}') => ({
   body: encoder.encode(body),
 });
 
+Deno.test("http1: bodies of every size go byte for byte, one after another on the same connection", async () => {
+  const seen: Uint8Array[] = [];
+  await using server = rawServer(async (conn) => {
+    const pending = { bytes: new Uint8Array(0) };
+    for (;;) {
+      const got = await readRequest(conn, pending);
+      if (got === undefined) return;
+      seen.push(got.body);
+      await write(conn, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+    }
+  });
+  const send = http1Sender({ maxAnswerBytes: 64 * 1024 });
+  // Written from the connection's own buffer, from one made for it, and as head and body apart; a small
+  // body after a large one must not carry the large one's bytes.
+  const sizes = [20, 15_000, 40_000, 200_000, 7, 16_300];
+  const bodies = sizes.map((size, i) => new Uint8Array(size).map((_, j) => (i * 31 + j * 7) % 251));
+  for (const body of bodies) {
+    assert.equal((await send({ ...request(server.url), body }, never)).status, 202);
+  }
+  assert.equal(server.accepted(), 1, "one connection, kept alive");
+  assert.deepEqual(seen, bodies);
+});
+
 Deno.test("http1: requests go byte for byte over one kept connection; chunked and sized answers are read", async () => {
   const seen: Array<{ head: string; body: Uint8Array }> = [];
   await using server = rawServer(async (conn) => {
