@@ -1,7 +1,7 @@
 /** The logger's formats, the journal's among them. */
 import assert from "node:assert/strict";
 import { fstatSync } from "node:fs";
-import { createLogger, type LogFormat, stderrIsJournal } from "./log.ts";
+import { createLogger, lazyChild, type LogFormat, stderrIsJournal } from "./log.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
 
@@ -59,4 +59,21 @@ Deno.test("log: JOURNAL_STREAM counts only when it names this process's stderr",
   assert.equal(stderrIsJournal(undefined), false);
   assert.equal(stderrIsJournal(`${stat.dev}:${stat.ino}`), true);
   assert.equal(stderrIsJournal(`${stat.dev}:${stat.ino + 1}`), false, "stderr redirected elsewhere");
+});
+
+Deno.test("log: a lazy child makes its fields only for its first line, and writes them on every line", () => {
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", format: "json", write: (line) => lines.push(line) }, {
+    topic: "t",
+  });
+  let made = 0;
+  const child = lazyChild(log, () => ({ partition: 3, offset: ++made }));
+  assert.equal(made, 0, "nothing made before a line");
+  child.warn("Delivery failed, will retry", { attempt: 2 });
+  child.child({ extra: true }).info("Delivered after retries");
+  assert.equal(made, 1, "the fields are made once");
+  assert.deepEqual(lines.map((line) => JSON.parse(line)).map(({ time: _, ...rest }) => rest), [
+    { level: "warn", msg: "Delivery failed, will retry", topic: "t", partition: 3, offset: 1, attempt: 2 },
+    { level: "info", msg: "Delivered after retries", topic: "t", partition: 3, offset: 1, extra: true },
+  ]);
 });

@@ -10,7 +10,7 @@ import { createEventStoreClient, createSender, post, probeSearch } from "./sende
 import type { Send } from "./send.ts";
 import { formatDuration } from "../duration.ts";
 import { recordFields, type SourceRecord } from "../record.ts";
-import type { Logger } from "../log.ts";
+import { lazyChild, type Logger } from "../log.ts";
 import type { EventStoreCredentials } from "../security/credentials.ts";
 import type { TlsMaterial } from "../security/tls_files.ts";
 import { eitherSignal, sleep } from "../async.ts";
@@ -94,7 +94,7 @@ export function createDelivery(options: DeliveryOptions, deps: DeliveryDeps): De
             signal,
           ),
         policy: options.retry,
-        log: log.child(recordFields(record)),
+        log: lazyChild(log, () => recordFields(record)),
         sleep: wait,
         now: Date.now,
         shouldAlarm,

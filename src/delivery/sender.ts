@@ -57,8 +57,7 @@ export function createSender(
       connect: tlsOptions(tls),
     }),
   );
-  return async (request, signal) => {
-    if (request.url.startsWith("http:")) return await viaHttp1(request, signal);
+  const viaTls: Send = async (request, signal) => {
     try {
       return await viaUndici(request, signal);
     } catch (error) {
@@ -69,6 +68,9 @@ export function createSender(
       return await viaFetch(request, signal);
     }
   };
+  // (Not one more async step for every plain-HTTP request.)
+  return (request, signal) =>
+    request.url.startsWith("http:") ? viaHttp1(request, signal) : viaTls(request, signal);
 }
 
 /**
