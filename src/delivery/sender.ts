@@ -4,7 +4,7 @@ import { parseRetryAfter } from "./backoff.ts";
 import { type TlsMaterial, tlsOptions } from "../security/tls_files.ts";
 import { searchUrl } from "./request.ts";
 import { USER_AGENT } from "../version.ts";
-import { Agent, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import { BodyStart } from "./body_start.ts";
 import { http1Sender } from "./http1.ts";
 import type { Answer, PostRequest, Send } from "./send.ts";
@@ -48,18 +48,23 @@ export function createSender(
   const viaFetch = fetchSender(client);
   if (connections.http2) return viaFetch;
   const viaHttp1 = http1Sender({ maxAnswerBytes: MAX_ANSWER_BYTES });
-  const viaUndici = undiciSender(
-    new Agent({
-      connections: connections.maxInFlight,
-      // The request timeout (--request-timeout) is ours: undici's own would only differ from it.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect: tlsOptions(tls),
-    }),
-  );
+  // undici is loaded with the first HTTPS request: a plain-HTTP EventStore saves its ~9 MB of memory.
+  let viaUndici: Promise<Send> | undefined;
+  const undici = () =>
+    viaUndici ??= import("undici").then(({ Agent }) =>
+      undiciSender(
+        new Agent({
+          connections: connections.maxInFlight,
+          // The request timeout (--request-timeout) is ours: undici's own would only differ from it.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          connect: tlsOptions(tls),
+        }),
+      )
+    );
   const viaTls: Send = async (request, signal) => {
     try {
-      return await viaUndici(request, signal);
+      return await (await undici())(request, signal);
     } catch (error) {
       // A server that refuses eventsink's client certificate (a TLS alert) looks to undici like a closed
       // connection; Deno's fetch names the alert, so that it is reported as the configuration fault it is.
