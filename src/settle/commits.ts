@@ -4,7 +4,7 @@ import type { PartitionOffsets } from "./offsets.ts";
 
 /**
  * Delivered progress is committed this often (so a record stuck in retries holds back only itself, and a
- * commit that failed is made again), and at the end of every batch.
+ * commit that failed is made again), and when eventsink stops.
  */
 export const COMMIT_INTERVAL_MS = 1_000;
 

@@ -29,13 +29,16 @@ function laneWith(overrides: Partial<LaneDeps> = {}) {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-Deno.test("lane: a batch is taken, delivered in offset order, and committed after its last record", async () => {
+Deno.test("lane: a batch is taken, delivered in offset order, and committed by the next tick", async () => {
   const { lane, handled } = laneWith();
   const first = batch(0, [3, 4, 5], { highWatermark: 9 });
   lane.take(first);
   assert.deepEqual(first.resolved, [5], "KafkaJS may fetch on after the records taken over");
   await lane.idle();
   assert.deepEqual(handled, [3, 4, 5]);
+  assert.deepEqual(first.commits, [], "no commit per batch: the ticker's, once a second");
+  lane.tick();
+  await tick();
   assert.deepEqual(first.commits, [6]);
   assert.deepEqual(lane.status(), { partition: 0, committed: 6, next: 6, highWatermark: 9, inFlight: 0 });
 });
@@ -85,8 +88,8 @@ Deno.test("lane: a revoked partition's records in flight abort uncommitted, and 
   });
 });
 
-Deno.test("lane: a record left unaccounted halts its batch and the commit point stays before it", async () => {
-  const { lane, handled } = laneWith({
+Deno.test("lane: a record left unaccounted halts its batch; a stop commits up to it", async () => {
+  const { lane, handled, stop } = laneWith({
     handle: (record) => {
       handled.push(record.offset);
       return Promise.resolve(record.offset !== 2);
@@ -96,7 +99,10 @@ Deno.test("lane: a record left unaccounted halts its batch and the commit point 
   lane.take(taken);
   await lane.idle();
   assert.deepEqual(handled, [0, 1, 2], "record 3 never started");
-  assert.deepEqual(taken.commits, [2]);
+  assert.deepEqual(taken.commits, []);
+  stop();
+  await lane.idle();
+  assert.deepEqual(taken.commits, [2], "a stop commits what was delivered, even between ticks");
 });
 
 Deno.test("lane: the ticker commits the progress of a batch still held up by one record", async () => {
@@ -112,6 +118,8 @@ Deno.test("lane: the ticker commits the progress of a batch still held up by one
   assert.deepEqual(taken.commits, [1], "record 0 is delivered: commit up to the stuck one");
   stuck.resolve(true);
   await lane.idle();
+  lane.tick();
+  await tick();
   assert.deepEqual(taken.commits, [1, 3]);
 });
 
