@@ -135,25 +135,11 @@ class Scan {
     const c = b[this.pos];
     if (c === 0x7b) {
       if (role === TOP && this.#kinds.length === 0) this.topIsObject = true;
-      this.pos++;
-      this.#push(OBJECT, role === ENTRIES ? OTHER : role);
-      this.#skipSpace();
-      if (b[this.pos] === 0x7d) {
-        this.pos++;
-        this.#pop();
-        return undefined;
-      }
+      if (this.#open(OBJECT, role === ENTRIES ? OTHER : role, 0x7d)) return undefined;
       return this.#member() ?? "opened";
     }
     if (c === 0x5b) {
-      this.pos++;
-      this.#push(ARRAY, role === ENTRIES ? ENTRIES : OTHER);
-      this.#skipSpace();
-      if (b[this.pos] === 0x5d) {
-        this.pos++;
-        this.#pop();
-        return undefined;
-      }
+      if (this.#open(ARRAY, role === ENTRIES ? ENTRIES : OTHER, 0x5d)) return undefined;
       this.#role = role === ENTRIES ? ENTRY0 : OTHER;
       this.#slot = NONE;
       return "opened";
@@ -168,6 +154,17 @@ class Scan {
     if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) return this.#number();
     if (this.#word(c === 0x74 ? "true" : c === 0x66 ? "false" : "null")) return undefined;
     return "json";
+  }
+
+  /** Opens a container at `pos`; true when it closes at once (it is empty). */
+  #open(kind: number, role: number, close: number): boolean {
+    this.pos++;
+    this.#push(kind, role);
+    this.#skipSpace();
+    if (this.#b[this.pos] !== close) return false;
+    this.pos++;
+    this.#pop();
+    return true;
   }
 
   /** Reads a member's key and colon, and readies its value's place. */
