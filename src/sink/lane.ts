@@ -5,14 +5,14 @@ import type { SourceRecord } from "../record.ts";
 import { PartitionCommits } from "../settle/commits.ts";
 import { PartitionOffsets } from "../settle/offsets.ts";
 import type { Limiter } from "./limiter.ts";
-import { type Ordering, runInOrder } from "./ordering.ts";
+import { createOrderedRunner, type OrderedRunner, type Ordering } from "./ordering.ts";
 import { type LossMark, lossReport, markAtAssignment, markAtOutOfRange } from "./retention.ts";
 import type { PartitionStatus } from "./status.ts";
 
 /**
  * A lane holds this many batches at most: the running one and the next, fetched while the first is
- * delivered, so that no partition waits for a fetch between batches. Memory per partition stays within
- * this many of KafkaJS's batches (its maxBytesPerPartition each).
+ * delivered and started beside the first's last records, so that no partition waits between batches.
+ * Memory per partition stays within this many of KafkaJS's batches (its maxBytesPerPartition each).
  */
 export const BATCHES_AHEAD = 2;
 
@@ -61,11 +61,14 @@ interface Term {
   /** The group's committed offset when the term began, if known. */
   startOffset: number | undefined;
   loss: LossMark;
+  /** Runs the term's batches in order, each after the previous one started. */
+  run: OrderedRunner<SourceRecord>;
 }
 
 export function createLane(deps: LaneDeps): Lane {
   const { partition, log } = deps;
-  let term = newTerm(log);
+  let term = newTerm(deps);
+  /** Every batch taken so far settled. */
   let tail: Promise<void> = Promise.resolve();
   /** Batches taken and not yet settled (the running one included). */
   let held = 0;
@@ -88,28 +91,16 @@ export function createLane(deps: LaneDeps): Lane {
     if (taken !== undefined) batch.resolve(taken);
     held++;
     if (held >= BATCHES_AHEAD) resume ??= batch.pause();
-    tail = tail.then(() => run(current, records)).finally(() => {
+    const settled = current.run(records).catch((error) => {
+      if (!current.abort.signal.aborted) deps.fail("Internal error while delivering; stopping", error);
+    }).finally(() => {
       held--;
       if (held < BATCHES_AHEAD && resume && !deps.stopping()) {
         resume();
         resume = undefined;
       }
     });
-  }
-
-  async function run(current: Term, records: SourceRecord[]): Promise<void> {
-    const signal = current.abort.signal;
-    const options = { ordering: deps.ordering, keyOf: orderingKey, limiter: deps.limiter, signal };
-    try {
-      await runInOrder(records, options, async (record) => {
-        if (deps.stopping() || signal.aborted) return false;
-        if (!(await deps.handle(record, signal))) return false;
-        current.tracker.complete(record.offset);
-        return true;
-      });
-    } catch (error) {
-      if (!signal.aborted) deps.fail("Internal error while delivering; stopping", error);
-    }
+    tail = Promise.all([tail, settled]).then(() => {});
   }
 
   function reportLoss(current: Term, earliest: number): void {
@@ -122,7 +113,7 @@ export function createLane(deps: LaneDeps): Lane {
     take,
     revoke(reason) {
       term.abort.abort(reason);
-      term = newTerm(log);
+      term = newTerm(deps);
     },
     abandon(reason) {
       term.abort.abort(reason);
@@ -153,15 +144,27 @@ export function createLane(deps: LaneDeps): Lane {
   };
 }
 
-function newTerm(log: Logger): Term {
+/** A term's abort, offsets, commits and runner; its records go through `deps.handle`. */
+function newTerm(deps: LaneDeps): Term {
+  const abort = new AbortController();
   const tracker = new PartitionOffsets();
+  const { signal } = abort;
+  const options = { ordering: deps.ordering, keyOf: orderingKey, limiter: deps.limiter, signal };
+  const run = createOrderedRunner<SourceRecord>(options, async (record) => {
+    if (deps.stopping() || signal.aborted) return false;
+    if (!(await deps.handle(record, signal))) return false;
+    tracker.complete(record.offset);
+    return true;
+  });
+  const commits = new PartitionCommits(tracker, deps.log);
   return {
-    abort: new AbortController(),
+    abort,
     tracker,
-    commits: new PartitionCommits(tracker, log),
+    commits,
     highWatermark: undefined,
     startOffset: undefined,
     loss: undefined,
+    run,
   };
 }
 

@@ -123,6 +123,31 @@ Deno.test("lane: the ticker commits the progress of a batch still held up by one
   assert.deepEqual(taken.commits, [1, 3]);
 });
 
+Deno.test("lane: the next batch runs beside the slowest record of the one before; commits wait for it", async () => {
+  const slow = deferred<boolean>();
+  const { lane, handled } = laneWith({
+    ordering: "none",
+    handle: (record) => {
+      handled.push(record.offset);
+      return record.offset === 1 ? slow.promise : Promise.resolve(true);
+    },
+  });
+  const first = batch(0, [0, 1]);
+  const second = batch(0, [2, 3]);
+  lane.take(first);
+  lane.take(second);
+  await tick();
+  assert.deepEqual(handled, [0, 1, 2, 3], "the second batch did not wait for record 1");
+  lane.tick();
+  await tick();
+  assert.deepEqual(second.commits, [1], "not past record 1");
+  slow.resolve(true);
+  await lane.idle();
+  lane.tick();
+  await tick();
+  assert.deepEqual(second.commits, [1, 4]);
+});
+
 Deno.test("lane: records deleted by retention before they were read are named with the next batch", async () => {
   const { lane, lines } = laneWith();
   lane.assigned({ partition: 0, committed: 40, earliest: 100 });

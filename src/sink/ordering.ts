@@ -17,52 +17,85 @@ export interface OrderOptions<T> {
   signal: AbortSignal;
 }
 
+/** Runs one batch of items; see {@link createOrderedRunner}. */
+export type OrderedRunner<T> = (items: readonly T[]) => Promise<void>;
+
 /**
- * Runs `work` for each item, in order within the ordering's scope: one at a time (`partition`), one at a
- * time per key (`key`), or freely (`message`, `none`), never more at once than the limiter allows. `work` returns
- * false to halt: no further item starts. Resolves when every started item has finished; rejects with the
- * first error of `work` (after the others finished), or when `signal` aborts while waiting for a slot.
+ * Runs `work` for each item of successive batches, in order within the ordering's scope: one at a time
+ * (`partition`), one at a time per key (`key`), or freely (`message`, `none`), never more at once than the
+ * limiter allows. A batch's items start once the previous batch's have started, not ended, so that a
+ * partition does not drain between batches; keys keep their order across batches. An item waiting for its
+ * key's predecessor holds no slot. `work` returns false to halt: no further item starts, in this batch or a
+ * later one. A batch's promise resolves when every started item of it has finished; it rejects with the
+ * first error of `work` among them (after the others finished), or when `signal` aborts while they wait for
+ * a slot.
  */
-export async function runInOrder<T>(
-  items: readonly T[],
+export function createOrderedRunner<T>(
   options: OrderOptions<T>,
   work: (item: T) => Promise<boolean>,
-): Promise<void> {
+): OrderedRunner<T> {
   const { limiter, signal } = options;
-  const tails = new Map<string, Promise<unknown>>();
-  const running: Array<Promise<unknown>> = [];
+  /** The latest item started of each key, until it ends; it never rejects. */
+  const tails = new Map<string, Promise<void>>();
   let halted = false;
-  // An abort while waiting for a slot ends the loop; the items already started still run to their end.
-  let aborted: { reason: unknown } | undefined;
-  for (const item of items) {
-    if (halted) break;
-    try {
+  /** The previous batch's items all started (or the batch ended early). */
+  let issuing: Promise<void> = Promise.resolve();
+
+  /** One item, within a slot; `before` is its key's predecessor, after which it takes its slot. */
+  async function runItem(item: T, before: Promise<void> | undefined): Promise<void> {
+    if (before !== undefined) {
+      await before; // a failed predecessor halts the run; it does not block its key
+      if (halted) return;
       await limiter.acquire(signal);
-    } catch (reason) {
-      aborted = { reason };
-      break;
     }
-    const key = options.ordering === "key" ? options.keyOf(item) : undefined;
-    const before = key === undefined ? undefined : tails.get(key);
-    const run = (async () => {
-      try {
-        await before?.catch(() => {}); // a failed predecessor halts the run; it does not block its key
-        if (halted) return;
-        if (!(await work(item))) halted = true;
-      } catch (error) {
-        halted = true;
-        throw error;
-      } finally {
-        limiter.release();
-      }
-    })();
-    if (key !== undefined) tails.set(key, run);
-    running.push(run);
-    // Strict partition order: the next item starts only after this one ended.
-    if (options.ordering === "partition") await run.catch(() => {});
+    try {
+      if (halted) return;
+      if (!(await work(item))) halted = true;
+    } catch (error) {
+      halted = true;
+      throw error;
+    } finally {
+      limiter.release();
+    }
   }
-  const results = await Promise.allSettled(running);
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failure) throw failure.reason;
-  if (aborted) throw aborted.reason;
+
+  function follow(key: string, run: Promise<void>): void {
+    const ended = run.then(() => {}, () => {});
+    tails.set(key, ended);
+    void ended.then(() => {
+      if (tails.get(key) === ended) tails.delete(key);
+    });
+  }
+
+  return async (items) => {
+    const running: Array<Promise<void>> = [];
+    // An abort while waiting for a slot ends the loop; the items already started still run to their end.
+    let aborted: { reason: unknown } | undefined;
+    const issued = issuing.then(async () => {
+      for (const item of items) {
+        if (halted) break;
+        const key = options.ordering === "key" ? options.keyOf(item) : undefined;
+        const before = key === undefined ? undefined : tails.get(key);
+        if (before === undefined) {
+          try {
+            await limiter.acquire(signal);
+          } catch (reason) {
+            aborted = { reason };
+            break;
+          }
+        }
+        const run = runItem(item, before);
+        if (key !== undefined) follow(key, run);
+        running.push(run);
+        // Strict partition order: the next item starts only after this one ended.
+        if (options.ordering === "partition") await run.catch(() => {});
+      }
+    });
+    issuing = issued;
+    await issued;
+    const results = await Promise.allSettled(running);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) throw failure.reason;
+    if (aborted) throw aborted.reason;
+  };
 }
