@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { batch, deferred, memoryLog } from "../../tests/support/fakes.ts";
 import type { SourceRecord } from "../record.ts";
-import { createLane, type LaneDeps } from "./lane.ts";
+import { createLane, type Lane, type LaneDeps } from "./lane.ts";
 import { createLimiter } from "./limiter.ts";
 
 /** A lane on partition 0 whose records are handled by `handle` (default: at once, accounted). */
@@ -29,6 +29,12 @@ function laneWith(overrides: Partial<LaneDeps> = {}) {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** The 1 s ticker fires, and its commit goes out. */
+async function commitTick(lane: Lane): Promise<void> {
+  lane.tick();
+  await tick();
+}
+
 Deno.test("lane: a batch is taken, delivered in offset order, and committed by the next tick", async () => {
   const { lane, handled } = laneWith();
   const first = batch(0, [3, 4, 5], { highWatermark: 9 });
@@ -37,8 +43,7 @@ Deno.test("lane: a batch is taken, delivered in offset order, and committed by t
   await lane.idle();
   assert.deepEqual(handled, [3, 4, 5]);
   assert.deepEqual(first.commits, [], "no commit per batch: the ticker's, once a second");
-  lane.tick();
-  await tick();
+  await commitTick(lane);
   assert.deepEqual(first.commits, [6]);
   assert.deepEqual(lane.status(), { partition: 0, committed: 6, next: 6, highWatermark: 9, inFlight: 0 });
 });
@@ -113,13 +118,11 @@ Deno.test("lane: the ticker commits the progress of a batch still held up by one
   const taken = batch(0, [0, 1, 2]);
   lane.take(taken);
   await tick();
-  lane.tick();
-  await tick();
+  await commitTick(lane);
   assert.deepEqual(taken.commits, [1], "record 0 is delivered: commit up to the stuck one");
   stuck.resolve(true);
   await lane.idle();
-  lane.tick();
-  await tick();
+  await commitTick(lane);
   assert.deepEqual(taken.commits, [1, 3]);
 });
 
@@ -138,13 +141,11 @@ Deno.test("lane: the next batch runs beside the slowest record of the one before
   lane.take(second);
   await tick();
   assert.deepEqual(handled, [0, 1, 2, 3], "the second batch did not wait for record 1");
-  lane.tick();
-  await tick();
+  await commitTick(lane);
   assert.deepEqual(second.commits, [1], "not past record 1");
   slow.resolve(true);
   await lane.idle();
-  lane.tick();
-  await tick();
+  await commitTick(lane);
   assert.deepEqual(second.commits, [1, 4]);
 });
 
