@@ -61,7 +61,7 @@ export function buildRequest(
   if (record.value.length === 0) return { kind: "invalid", reason: "the record's value is empty" };
   const contentType = recordContentType(record);
   if (!contentType.ok) return { kind: "invalid", reason: contentType.reason };
-  const json = isJsonMediaType(contentType.value) ? scanMessage(record.value) : { refs: {} };
+  const json = contentType.json ? scanMessage(record.value) : { refs: {} };
   if ("problem" in json) return { kind: "invalid", reason: json.problem };
   return {
     kind: "request",
@@ -90,17 +90,33 @@ function isJsonMediaType(contentType: string): boolean {
   return essence === "application/json" || /^[a-z]+\/[a-z0-9.+-]*\+json$/.test(essence);
 }
 
-function recordContentType(
-  record: SourceRecord,
-): { ok: true; value: string } | { ok: false; reason: string } {
+/** A record's Content-Type, judged; the same text is judged once (a topic's records mostly share one). */
+type ContentType = { ok: true; value: string; json: boolean } | { ok: false; reason: string };
+
+const DEFAULT_TYPE: ContentType = { ok: true, value: DEFAULT_CONTENT_TYPE, json: true };
+let lastJudged: { text: string; judged: ContentType } | undefined;
+
+function recordContentType(record: SourceRecord): ContentType {
   const values = headerValues(record.headers, "content-type");
-  if (values.length === 0) return { ok: true, value: DEFAULT_CONTENT_TYPE };
-  const texts = new Set(values.map((v) => (typeof v === "string" ? v.trim() : v)));
-  if (texts.size > 1) return { ok: false, reason: "the record has Content-Type headers that disagree" };
-  const [value] = texts;
-  // A header value must be visible ASCII or spaces; anything else would be refused by fetch itself.
-  if (typeof value !== "string" || !/^[\x20-\x7e]+$/.test(value)) {
-    return { ok: false, reason: "the record's Content-Type header is not a valid HTTP header value" };
+  if (values.length === 0) return DEFAULT_TYPE;
+  const first = values[0]!;
+  const value = typeof first === "string" ? first.trim() : first;
+  for (const other of values) {
+    const text = typeof other === "string" ? other.trim() : other;
+    if (text !== value) return { ok: false, reason: "the record has Content-Type headers that disagree" };
   }
-  return { ok: true, value };
+  if (typeof value !== "string") return INVALID_TYPE;
+  if (lastJudged?.text !== value) lastJudged = { text: value, judged: judgeContentType(value) };
+  return lastJudged.judged;
+}
+
+const INVALID_TYPE: ContentType = {
+  ok: false,
+  reason: "the record's Content-Type header is not a valid HTTP header value",
+};
+
+function judgeContentType(value: string): ContentType {
+  // A header value must be visible ASCII or spaces; anything else would be refused by fetch itself.
+  if (!/^[\x20-\x7e]+$/.test(value)) return INVALID_TYPE;
+  return { ok: true, value, json: isJsonMediaType(value) };
 }

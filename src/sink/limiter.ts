@@ -2,6 +2,8 @@
 export interface Limiter {
   /** Waits for a slot; rejects with the signal's reason if it aborts first. */
   acquire(signal: AbortSignal): Promise<void>;
+  /** Takes a slot if one is free now; false otherwise. */
+  tryAcquire(): boolean;
   release(): void;
 }
 
@@ -29,6 +31,11 @@ export function createLimiter(max: number): Limiter {
         waiting.push(grant);
         signal.addEventListener("abort", onAbort, { once: true });
       });
+    },
+    tryAcquire() {
+      if (active >= max) return false;
+      active++;
+      return true;
     },
     release() {
       active--;

@@ -60,11 +60,12 @@ export function createOrderedRunner<T>(
   }
 
   function follow(key: string, run: Promise<void>): void {
-    const ended = run.then(() => {}, () => {});
-    tails.set(key, ended);
-    void ended.then(() => {
+    // One promise per keyed item: the hot path of `key` makes no more.
+    const clear = () => {
       if (tails.get(key) === ended) tails.delete(key);
-    });
+    };
+    const ended = run.then(clear, clear);
+    tails.set(key, ended);
   }
 
   return async (items) => {
@@ -76,7 +77,8 @@ export function createOrderedRunner<T>(
         if (halted) break;
         const key = options.ordering === "key" ? options.keyOf(item) : undefined;
         const before = key === undefined ? undefined : tails.get(key);
-        if (before === undefined) {
+        // A free slot is taken at once; waiting for one costs a promise and a turn of the event loop.
+        if (before === undefined && (signal.aborted || !limiter.tryAcquire())) {
           try {
             await limiter.acquire(signal);
           } catch (reason) {
