@@ -7,6 +7,7 @@ import {
   committedOffsets,
   committedOffsetsByKafkaTool,
   createTopic,
+  deleteRecords,
   groupMembers,
   produce,
   type ProduceRecord,
@@ -379,6 +380,29 @@ Deno.test("run to the end: --until-end alone catches the service group up, commi
     assert.match(run.output(), /Run to the end of \S+ finished/);
     assert.equal(p.store.stored().length, 20);
     assert.deepEqual(await committedOffsets(p.bootstrap, p.group, p.topic), new Map([[0, 10], [1, 10]]));
+  } finally {
+    await run.close();
+  }
+});
+
+Deno.test("replay: records deleted (retention) before they were fetched end the run at its end, named in a warning", async () => {
+  await using p = await openPipeline(1);
+  const messages = await validMessages(800);
+  // Sends of 50 records (about 75 KB each): the partition comes in several fetches of 256 KiB.
+  await produceInChunks(p, messages.map((m) => ({ value: m.bytes, partition: 0 })), 50);
+  const run = await spawnEventsink({ ...p, args: ["--from-beginning", "--until-end", "--max-rate", "100"] });
+  try {
+    // The lane holds two batches and has paused the partition: the records after them are not fetched yet.
+    // (The first pause is the group's preparation, before the run's consumer joined.)
+    await waitUntil("the lane paused the partition", () => run.output().split("Pausing fetching").length > 2);
+    await deleteRecords(p.bootstrap, p.topic, 0, 800);
+    assert.equal(await run.exited(60_000), 0, run.output().slice(-3000));
+    const stored = p.store.stored().length;
+    assert.ok(stored > 0 && stored < 800, `${stored} stored`);
+    const warning = await run.waitForLog((l) => l.msg.includes("were deleted (retention)"), 1_000);
+    assert.equal(warning.level, "warn");
+    assert.deepEqual([warning.lostFrom, warning.lostTo], [stored, 799], "every record taken was delivered");
+    assert.match(run.output(), /Replay of \S+ finished/);
   } finally {
     await run.close();
   }

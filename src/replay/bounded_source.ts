@@ -6,6 +6,8 @@ export interface SourceBounds {
   end(): ReadonlyMap<number, number> | undefined;
   /** False for a dry run: nothing is committed. */
   commit: boolean;
+  /** KafkaJS found a partition's fetch offset deleted (retention) and moves it to its earliest record. */
+  moved?: (partition: number) => void;
 }
 
 /**
@@ -32,6 +34,10 @@ export function boundSource(consumer: Consumer, bounds: SourceBounds): Consumer 
         onBatch(batch) {
           const limited = limit(batch);
           if (limited !== undefined) events.onBatch(limited);
+        },
+        onOffsetOutOfRange(topic, partition) {
+          bounds.moved?.(partition);
+          events.onOffsetOutOfRange(topic, partition);
         },
       });
     },

@@ -4,6 +4,7 @@
  * summary and an exit code.
  */
 import { boundSource } from "./bounded_source.ts";
+import { createDeletionWatch } from "./deleted_to_end.ts";
 import type { Display } from "./display.ts";
 import type { OffsetAdmin, PartitionRange } from "../kafka/admin.ts";
 import type { Consumer } from "../kafka/consumer.ts";
@@ -54,6 +55,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
   const retrying = new Set<string>();
   let lastFailure: string | undefined;
   let stopping = false;
+  const deletions = createDeletionWatch(admin, deps.topic, log);
 
   function snapshot(
     sink: Sink,
@@ -89,6 +91,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     const meter = createRateMeter(RATE_WINDOW_MS);
     const watcher = setInterval(() => {
       advancePositions(positions, sink.status());
+      deletions.check(known, positions, sink.status());
       if (reachedEnd(known, positions)) sink.stop();
     }, WATCH_MS);
     deps.display.start(() => snapshot(sink, known, { startedAt, meter }), log);
@@ -125,9 +128,8 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
 
   return {
     /** The consumer as the run needs it: cut at the end offsets, and committing nothing in a dry run. */
-    wrap(consumer: Consumer): Consumer {
-      return boundSource(consumer, { end: () => bounds?.end, commit: !plan.dryRun });
-    },
+    wrap: (consumer: Consumer): Consumer =>
+      boundSource(consumer, { end: () => bounds?.end, commit: !plan.dryRun, moved: deletions.moved }),
     /** Hears every delivery attempt: which records are being retried, and why the EventStore fails. */
     observe(outcome: Outcome, record: SourceRecord): void {
       lastFailure = noteRetrying(retrying, outcome, record) ?? lastFailure;
