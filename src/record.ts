@@ -35,10 +35,29 @@ export function headerValues(headers: Record<string, HeaderValue>, name: string)
     const value = headers[key];
     if (value === undefined || (key !== wanted && key.toLowerCase() !== wanted)) continue;
     for (const one of Array.isArray(value) ? value : [value]) {
-      values.push(typeof one === "string" ? one : decodeOrBytes(one));
+      values.push(typeof one === "string" ? one : decodeHeaderValue(one));
     }
   }
   return values;
+}
+
+let lastHeaderValue: { bytes: Uint8Array; decoded: string | Uint8Array } | undefined;
+
+/** A header value's text; the bytes of the last one are remembered, as a topic's records mostly share them. */
+function decodeHeaderValue(bytes: Uint8Array): string | Uint8Array {
+  const last = lastHeaderValue;
+  if (last !== undefined && typeof last.decoded === "string" && sameBytes(last.bytes, bytes)) {
+    return last.decoded;
+  }
+  const decoded = decodeOrBytes(bytes);
+  lastHeaderValue = { bytes: bytes.slice(), decoded };
+  return decoded;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function decodeOrBytes(bytes: Uint8Array): string | Uint8Array {

@@ -22,22 +22,23 @@ export interface RequestWaits {
 }
 
 export function createRequestWaits(): RequestWaits {
-  const delivering = new Map<string, Promise<void>>();
+  /** Per message being delivered, its end: made only when a response waits for it (rarely; not per record). */
+  const delivering = new Map<string, { ended?: PromiseWithResolvers<void> }>();
   return {
     taken(id) {
       if (id === undefined) return () => {};
       const key = id.toLowerCase();
-      const { promise, resolve } = Promise.withResolvers<void>();
-      delivering.set(key, promise);
+      const entry: { ended?: PromiseWithResolvers<void> } = {};
+      delivering.set(key, entry);
       return () => {
-        if (delivering.get(key) === promise) delivering.delete(key);
-        resolve();
+        if (delivering.get(key) === entry) delivering.delete(key);
+        entry.ended?.resolve();
       };
     },
     async before(id, maxMs, sleep) {
-      const request = delivering.get(id.toLowerCase());
+      const entry = delivering.get(id.toLowerCase());
       // Bounded, so that messages answering each other cannot wait for each other for ever.
-      if (request) await Promise.race([request, sleep(maxMs)]);
+      if (entry) await Promise.race([(entry.ended ??= Promise.withResolvers()).promise, sleep(maxMs)]);
     },
   };
 }
