@@ -90,8 +90,9 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
 
     const meter = createRateMeter(RATE_WINDOW_MS);
     const watcher = setInterval(() => {
-      advancePositions(positions, sink.status());
-      deletions.check(known, positions, sink.status());
+      const status = sink.status();
+      advancePositions(positions, status);
+      deletions.check(known, positions, status);
       if (reachedEnd(known, positions)) sink.stop();
     }, WATCH_MS);
     deps.display.start(() => snapshot(sink, known, { startedAt, meter }), log);
@@ -107,7 +108,6 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     }
     const group = await removeOwnGroup(plan, deps);
     if (ended === undefined) throw failure;
-
     advancePositions(positions, sink.status());
     const result: RunResult = {
       plan,

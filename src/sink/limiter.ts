@@ -11,13 +11,15 @@ export interface Limiter {
 export function createLimiter(max: number): Limiter {
   let active = 0;
   const waiting: Array<() => void> = [];
+  const tryAcquire = (): boolean => {
+    if (active >= max) return false;
+    active++;
+    return true;
+  };
   return {
     acquire(signal) {
       if (signal.aborted) return Promise.reject(signal.reason);
-      if (active < max) {
-        active++;
-        return Promise.resolve();
-      }
+      if (tryAcquire()) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const grant = () => {
           signal.removeEventListener("abort", onAbort);
@@ -32,11 +34,7 @@ export function createLimiter(max: number): Limiter {
         signal.addEventListener("abort", onAbort, { once: true });
       });
     },
-    tryAcquire() {
-      if (active >= max) return false;
-      active++;
-      return true;
-    },
+    tryAcquire,
     release() {
       active--;
       waiting.shift()?.();
