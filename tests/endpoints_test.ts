@@ -112,6 +112,7 @@ Deno.test("endpoints: /metrics counts exactly what was produced and what became 
       [`eventsink_records_delivered_total{${t}}`]: 6,
       [`eventsink_records_dead_lettered_total{${t}}`]: 2,
       [`eventsink_records_skipped_total{${t}}`]: 1,
+      [`eventsink_records_deleted_total{${t}}`]: 0,
       'eventsink_eventstore_requests_total{status_class="2xx"}': 6,
       'eventsink_eventstore_requests_total{status_class="4xx"}': 2,
       'eventsink_eventstore_requests_total{status_class="5xx"}': 2,

@@ -16,7 +16,13 @@ import {
   startTestBroker,
   stopTestBroker,
 } from "./support/broker.ts";
-import { type EventsinkProcess, type LogLine, spawnEventsink } from "./support/eventsink_process.ts";
+import {
+  endpointUrl,
+  type EventsinkProcess,
+  type LogLine,
+  spawnEventsink,
+} from "./support/eventsink_process.ts";
+import { get, sample } from "./support/scrape.ts";
 import type { EventStore } from "./support/eventstore.ts";
 import { type Message, openPipeline, type Pipeline, validMessages, waitUntil } from "./support/pipeline.ts";
 
@@ -776,8 +782,16 @@ Deno.test("resilience (l): records deleted past a running eventsink held up by a
       `the warning names the lost offsets: ${JSON.stringify(warning)}`,
     );
     assert.equal(deletionWarnings(sink).length, 1, "one warning");
+    const metrics = (await get(await endpointUrl(sink), "/metrics")).body;
+    assert.equal(
+      sample(metrics, `eventsink_records_deleted_total{topic="${p.topic}"}`),
+      5,
+      "counted for alerts",
+    );
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(30_000), 0);
+    const stopped = await sink.waitForLog((l) => l.msg === "Stopped", 1_000);
+    assert.equal(stopped.deleted, 5, "the Stopped line counts them");
   } finally {
     await sink.close();
   }

@@ -93,7 +93,8 @@ export function helpText(columns: number): string {
     ...paragraph(
       "Exit codes: 0 stopped cleanly (a run by hand: everything delivered; check: all passed), 1 runtime " +
         "failure (a run by hand stopped before its end; check: a check failed), 2 usage or configuration " +
-        "error, 3 a run by hand in which some records were dead-lettered or skipped.",
+        "error, 3 a run by hand in which some records were dead-lettered, skipped or deleted by Kafka before " +
+        "delivery.",
     ),
   ].join("\n");
 }

@@ -80,7 +80,8 @@ export const OPTIONS = [
     env: ["EVENTSINK_UNTIL_END"],
     boolean: true,
     help: "Note each partition's end offset at start, and exit once every record before it is accounted " +
-      "for. Exit code 0 when all were delivered, 3 when some were dead-lettered or skipped.",
+      "for. Exit code 0 when all were delivered, 3 when some were dead-lettered, skipped or deleted by " +
+      "Kafka before delivery.",
   },
   {
     flag: "keep-group",

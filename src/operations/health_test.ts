@@ -117,7 +117,15 @@ Deno.test("progress: lag from the first unaccounted record, else the commit, to 
 });
 
 Deno.test("progress: the STATUS= line", () => {
-  const counts = { consumed: 9, delivered: 5, deadLettered: 1, skipped: 2, unfinished: 1, retries: 4 };
+  const counts = {
+    consumed: 9,
+    delivered: 5,
+    deadLettered: 1,
+    skipped: 2,
+    unfinished: 1,
+    deleted: 0,
+    retries: 4,
+  };
   const status = (phase: SinkStatus["phase"]): SinkStatus => ({ phase, counts, partitions: [] });
   const partitions = [
     { partition: 0, committed: 1, logEnd: 5, lag: 4, inFlight: 1 },
@@ -138,5 +146,15 @@ Deno.test("progress: the STATUS= line", () => {
   assert.equal(
     line("stopping"),
     "Stopping: finishing deliveries in flight; 5 delivered, 1 dead-lettered, 2 skipped",
+  );
+  assert.equal(
+    statusLine({
+      topic: "fhir",
+      status: { ...status("consuming"), counts: { ...counts, deleted: 7 } },
+      partitions,
+      ready,
+    }),
+    "Consuming fhir (2 partitions): 5 delivered, 1 dead-lettered, 2 skipped, 7 deleted before delivery; lag 4",
+    "records Kafka deleted unread are named",
   );
 });

@@ -38,7 +38,8 @@ export function statusLine(
   const lags = view.partitions.map((p) => p.lag).filter((lag) => lag !== undefined);
   const lag = lags.length === 0 ? "unknown" : String(lags.reduce((a, b) => a + b, 0));
   const tally =
-    `${counts.delivered} delivered, ${counts.deadLettered} dead-lettered, ${counts.skipped} skipped`;
+    `${counts.delivered} delivered, ${counts.deadLettered} dead-lettered, ${counts.skipped} skipped` +
+    (counts.deleted > 0 ? `, ${counts.deleted} deleted before delivery` : "");
   if (phase !== "consuming") return `Stopping: finishing deliveries in flight; ${tally}`;
   const state = view.ready.ok ? "" : `; not ready: ${view.ready.reason}`;
   return `Consuming ${view.topic} (${view.partitions.length} partitions): ${tally}; lag ${lag}${state}`;

@@ -40,6 +40,12 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
       "Records skipped: rejected under --on-rejected=skip, and tombstones.",
       counts.skipped,
     ),
+    byTopic(
+      "eventsink_records_deleted_total",
+      "Records Kafka deleted (retention) before eventsink delivered them: lost to this sink, each range " +
+        "named in a warning.",
+      counts.deleted,
+    ),
     {
       name: "eventsink_eventstore_requests_total",
       help: "POSTs to the EventStore by status class; none: no answer (timeout or connection error).",

@@ -50,7 +50,7 @@ function snapshot(): MetricsSnapshot {
   attempts.observe({ kind: "rejected", status: 422, reason: "EventStore answered 422" }, 20);
   return {
     topic: "fhir",
-    counts: { consumed: 3, delivered: 1, deadLettered: 1, skipped: 1, unfinished: 0, retries: 2 },
+    counts: { consumed: 3, delivered: 1, deadLettered: 1, skipped: 1, unfinished: 0, deleted: 4, retries: 2 },
     partitions: [
       { partition: 0, committed: 2, logEnd: 5, lag: 3, inFlight: 1 },
       { partition: 1, committed: undefined, logEnd: undefined, lag: undefined, inFlight: 0 },
@@ -68,6 +68,7 @@ Deno.test("metrics: every family with the values of the snapshot", () => {
     'eventsink_records_delivered_total{topic="fhir"} 1',
     'eventsink_records_dead_lettered_total{topic="fhir"} 1',
     'eventsink_records_skipped_total{topic="fhir"} 1',
+    'eventsink_records_deleted_total{topic="fhir"} 4',
     'eventsink_eventstore_requests_total{status_class="2xx"} 1',
     'eventsink_eventstore_requests_total{status_class="4xx"} 1',
     'eventsink_eventstore_requests_total{status_class="5xx"} 1',
@@ -95,7 +96,7 @@ Deno.test("metrics: every family with the values of the snapshot", () => {
 Deno.test("metrics: promtool finds nothing to complain about, also before anything happened", async () => {
   const empty: MetricsSnapshot = {
     ...snapshot(),
-    counts: { consumed: 0, delivered: 0, deadLettered: 0, skipped: 0, unfinished: 0, retries: 0 },
+    counts: { consumed: 0, delivered: 0, deadLettered: 0, skipped: 0, unfinished: 0, deleted: 0, retries: 0 },
     partitions: [],
     attempts: createAttemptLog(Date.now).stats(),
     ready: false,

@@ -63,9 +63,13 @@ export function createDeletionWatch(admin: OffsetAdmin, topic: string, log: Logg
       earliest.delete(partition);
       moved.add(partition);
     },
-    /** Moves to their end the positions of partitions emptied to it, warning of the records lost. */
-    check(bounds: Bounds, positions: Map<number, number>, status: SinkStatus): void {
+    /**
+     * Moves to their end the positions of partitions emptied to it, warning of the records lost; returns
+     * how many were lost.
+     */
+    check(bounds: Bounds, positions: Map<number, number>, status: SinkStatus): number {
       ask();
+      let lost = 0;
       for (const { partition, from, to } of deletedToEnd(bounds, positions, earliest, status)) {
         log.warn(
           `Records ${from} to ${to} (${to - from + 1}) of partition ${partition} were deleted (retention) ` +
@@ -75,7 +79,9 @@ export function createDeletionWatch(admin: OffsetAdmin, topic: string, log: Logg
         );
         positions.set(partition, to + 1);
         earliest.delete(partition);
+        lost += to - from + 1;
       }
+      return lost;
     },
   };
 }

@@ -8,7 +8,7 @@ const PROGRESS: Progress = {
   done: 5,
   total: 10,
   perSecond: 5,
-  counts: { consumed: 5, delivered: 5, deadLettered: 0, skipped: 0, unfinished: 0, retries: 0 },
+  counts: { consumed: 5, delivered: 5, deadLettered: 0, skipped: 0, unfinished: 0, deleted: 0, retries: 0 },
   retrying: 0,
   failing: undefined,
   dryRun: false,

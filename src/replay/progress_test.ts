@@ -18,7 +18,15 @@ import {
 } from "./progress.ts";
 import type { PartitionStatus, SinkStatus } from "../sink/status.ts";
 
-const COUNTS = { consumed: 0, delivered: 0, deadLettered: 0, skipped: 0, unfinished: 0, retries: 0 };
+const COUNTS = {
+  consumed: 0,
+  delivered: 0,
+  deadLettered: 0,
+  skipped: 0,
+  unfinished: 0,
+  deleted: 0,
+  retries: 0,
+};
 
 function progress(overrides: Partial<Progress> = {}): Progress {
   return {

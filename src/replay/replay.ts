@@ -92,7 +92,8 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     const watcher = setInterval(() => {
       const status = sink.status();
       advancePositions(positions, status);
-      deletions.check(known, positions, status);
+      const lost = deletions.check(known, positions, status);
+      if (lost > 0) sink.countDeleted(lost);
       if (reachedEnd(known, positions)) sink.stop();
     }, WATCH_MS);
     deps.display.start(() => snapshot(sink, known, { startedAt, meter }), log);

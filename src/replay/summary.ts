@@ -31,10 +31,14 @@ export interface RunResult {
   largest?: { bytes: number; at: string };
 }
 
-/** 0: all delivered; 3: some dead-lettered or skipped; 1: a failure, or a bounded run that stopped short. */
+/**
+ * 0: all delivered; 3: some dead-lettered, skipped or deleted by Kafka before delivery; 1: a failure, or a
+ * bounded run that stopped short.
+ */
 export function exitCodeOf(result: RunResult): 0 | 1 | 3 {
   if (result.failed || (result.plan.untilEnd && !finished(result))) return 1;
-  return result.counts.deadLettered + result.counts.skipped > 0 ? 3 : 0;
+  const { deadLettered, skipped, deleted } = result.counts;
+  return deadLettered + skipped + deleted > 0 ? 3 : 0;
 }
 
 function finished(result: RunResult): boolean {
@@ -88,6 +92,7 @@ export function summaryLines(result: RunResult, options: { colour: boolean }): s
     row("skipped", counts.skipped, counts.skipped > 0 ? "rejected or tombstones: see the log" : "");
     row("retries", counts.retries);
   }
+  if (counts.deleted > 0) row("deleted", counts.deleted, "by retention before delivery: lost, see the log");
   if (counts.unfinished > 0) {
     row("unfinished", counts.unfinished, "not committed: delivered again by the next run");
   }
@@ -121,7 +126,14 @@ function verdict(result: RunResult, code: 0 | 1 | 3): [string, Colour] {
     return [`exit 1: ${result.failed ? "eventsink failed (see the log)" : "stopped before the end"}`, "red"];
   }
   if (code === 3) {
-    return [`exit 3: some records ${dry ? "would not be sent" : "were dead-lettered or skipped"}`, "yellow"];
+    const { deadLettered, skipped, deleted } = result.counts;
+    const others = deadLettered + skipped > 0 ? "dead-lettered or skipped" : undefined;
+    const what = dry
+      ? "would not be sent"
+      : deleted > 0
+      ? `were deleted (retention) before delivery${others ? `, others ${others}` : ""}`
+      : `were ${others}`;
+    return [`exit 3: some records ${what}`, "yellow"];
   }
   return [`exit 0: every record ${dry ? "would be sent" : "was delivered"}`, "green"];
 }

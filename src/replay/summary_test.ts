@@ -10,7 +10,15 @@ const PLAN: RunPlan = {
   dryRun: false,
   keepGroup: false,
 };
-const COUNTS = { consumed: 300, delivered: 300, deadLettered: 0, skipped: 0, unfinished: 0, retries: 4 };
+const COUNTS = {
+  consumed: 300,
+  delivered: 300,
+  deadLettered: 0,
+  skipped: 0,
+  unfinished: 0,
+  deleted: 0,
+  retries: 4,
+};
 
 function result(overrides: Partial<RunResult> = {}): RunResult {
   return {
@@ -27,10 +35,15 @@ function result(overrides: Partial<RunResult> = {}): RunResult {
   };
 }
 
-Deno.test("exit code: 0 all delivered, 3 some dead-lettered or skipped, 1 failed or short of the end", () => {
+Deno.test("exit code: 0 all delivered, 3 some dead-lettered, skipped or deleted, 1 failed or short of the end", () => {
   assert.equal(exitCodeOf(result()), 0);
   assert.equal(exitCodeOf(result({ counts: { ...COUNTS, delivered: 299, deadLettered: 1 } })), 3);
   assert.equal(exitCodeOf(result({ counts: { ...COUNTS, delivered: 299, skipped: 1 } })), 3);
+  assert.equal(
+    exitCodeOf(result({ counts: { ...COUNTS, delivered: 290, deleted: 10 } })),
+    3,
+    "lost to retention",
+  );
   assert.equal(exitCodeOf(result({ failed: true })), 1);
   assert.equal(exitCodeOf(result({ positions: new Map([[0, 150], [1, 249]]) })), 1, "stopped before the end");
   const unbounded = { ...PLAN, untilEnd: false };
@@ -60,6 +73,21 @@ Deno.test("summary: a finished replay", () => {
     "  group          svc.replay.20261128T101500Z (removed)",
     "exit 3: some records were dead-lettered or skipped",
   ]);
+});
+
+Deno.test("summary: records Kafka deleted before delivery are counted, and the verdict names them", () => {
+  const lines = summaryLines(result({ counts: { ...COUNTS, delivered: 280, skipped: 1, deleted: 19 } }), {
+    colour: false,
+  });
+  assert.ok(lines.includes("  deleted                19  by retention before delivery: lost, see the log"));
+  assert.equal(
+    lines.at(-1),
+    "exit 3: some records were deleted (retention) before delivery, others dead-lettered or skipped",
+  );
+  const only = summaryLines(result({ counts: { ...COUNTS, delivered: 281, deleted: 19 } }), {
+    colour: false,
+  });
+  assert.equal(only.at(-1), "exit 3: some records were deleted (retention) before delivery");
 });
 
 Deno.test("summary: stopped before the end, it says where to go on from", () => {
@@ -99,6 +127,7 @@ Deno.test("summary: within 80 columns, with the default names and large numbers"
     deadLettered: 0,
     skipped: 345_000,
     unfinished: 678,
+    deleted: 0,
     retries: 1_234_567,
   };
   const plan = { ...PLAN, group: "hops-eventsink-group.replay.20261128T101500Z", untilEnd: false };

@@ -29,6 +29,8 @@ export interface LaneDeps {
   stopping: () => boolean;
   /** A bug while delivering (not an abort). */
   fail: (message: string, error: unknown) => void;
+  /** Records Kafka deleted before they were delivered (see retention.ts). */
+  deleted: (records: number) => void;
   log: Logger;
 }
 
@@ -106,7 +108,9 @@ export function createLane(deps: LaneDeps): Lane {
   function reportLoss(current: Term, earliest: number): void {
     const report = lossReport(current.loss!, { topic: deps.topic, partition, earliest });
     current.loss = undefined;
-    if (report) log.warn(report.message, report.fields);
+    if (!report) return;
+    log.warn(report.message, report.fields);
+    deps.deleted(report.lost);
   }
 
   return {

@@ -9,6 +9,7 @@ function laneWith(overrides: Partial<LaneDeps> = {}) {
   const { log, lines } = memoryLog();
   const handled: number[] = [];
   const failures: string[] = [];
+  const deleted: number[] = [];
   let stopping = false;
   const lane = createLane({
     topic: "t",
@@ -21,10 +22,11 @@ function laneWith(overrides: Partial<LaneDeps> = {}) {
     },
     stopping: () => stopping,
     fail: (message) => void failures.push(message),
+    deleted: (records) => void deleted.push(records),
     log,
     ...overrides,
   });
-  return { lane, lines, handled, failures, stop: () => (stopping = true) };
+  return { lane, lines, handled, failures, deleted, stop: () => (stopping = true) };
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -150,7 +152,7 @@ Deno.test("lane: the next batch runs beside the slowest record of the one before
 });
 
 Deno.test("lane: records deleted by retention before they were read are named with the next batch", async () => {
-  const { lane, lines } = laneWith();
+  const { lane, lines, deleted } = laneWith();
   lane.assigned({ partition: 0, committed: 40, earliest: 100 });
   assert.equal(lane.status().committed, 40);
   lane.take(batch(0, [100, 101]));
@@ -158,10 +160,11 @@ Deno.test("lane: records deleted by retention before they were read are named wi
   const warning = lines.find((line) => line.level === "warn");
   assert.match(String(warning?.msg), /^Records 40 to 99 \(60\) of partition 0 were deleted \(retention\)/);
   assert.equal(lines.filter((line) => line.level === "warn").length, 1, "said once");
+  assert.deepEqual(deleted, [60], "counted once");
 });
 
 Deno.test("lane: an offset out of range after records were taken counts the loss from the next one", async () => {
-  const { lane, lines } = laneWith();
+  const { lane, lines, deleted } = laneWith();
   lane.take(batch(0, [0, 1, 2]));
   await lane.idle();
   lane.offsetOutOfRange();
@@ -170,6 +173,7 @@ Deno.test("lane: an offset out of range after records were taken counts the loss
   const warning = lines.find((line) => line.level === "warn");
   assert.equal(warning?.lostFrom, 3);
   assert.equal(warning?.lostTo, 49);
+  assert.deepEqual(deleted, [47]);
 });
 
 Deno.test("lane: a bug while delivering stops the sink, naming it", async () => {

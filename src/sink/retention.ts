@@ -25,11 +25,14 @@ export function markAtOutOfRange(lastTaken: number | undefined, startOffset: num
   return lastTaken !== undefined ? lastTaken + 1 : startOffset ?? "unknown";
 }
 
-/** The warning to log when the first batch after a mark begins at `earliest`; undefined when none was lost. */
+/**
+ * The warning to log when the first batch after a mark begins at `earliest`, and how many records were lost
+ * (0 when the mark is unknown); undefined when none was lost.
+ */
 export function lossReport(
   mark: Exclude<LossMark, undefined>,
   where: { topic: string; partition: number; earliest: number },
-): { message: string; fields: LogFields } | undefined {
+): { message: string; fields: LogFields; lost: number } | undefined {
   const { topic, partition, earliest } = where;
   const from = mark === "unknown" ? undefined : mark;
   if (from !== undefined && from >= earliest) return undefined;
@@ -41,5 +44,6 @@ export function lossReport(
         "(retention) before eventsink delivered them: they are lost to this sink. Resuming at the " +
         "earliest record left",
     fields: { topic, partition, lostFrom: from, lostTo: earliest - 1, resumeAt: earliest },
+    lost: from === undefined ? 0 : earliest - from,
   };
 }

@@ -30,12 +30,14 @@ Deno.test("retention: the report names the records lost and where the partition 
       "lost to this sink. Resuming at the earliest record left",
   );
   assert.deepEqual(report?.fields, { topic: "t", partition: 3, lostFrom: 40, lostTo: 99, resumeAt: 100 });
+  assert.equal(report?.lost, 60);
 });
 
 Deno.test("retention: an unknown start still says records before the earliest were deleted", () => {
   const report = lossReport("unknown", { ...where, earliest: 100 });
   assert.match(report!.message, /^Records of partition 3 before offset 100 were deleted \(retention\)/);
   assert.equal(report!.fields.lostFrom, undefined);
+  assert.equal(report!.lost, 0, "not counted: how many is not known");
 });
 
 Deno.test("retention: nothing is reported when the first batch starts at or before the mark", () => {

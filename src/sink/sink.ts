@@ -65,7 +65,8 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
   const abandonNow = Promise.withResolvers<void>();
 
   const { topic, ordering } = options;
-  const laneOptions = { topic, ordering, limiter, handle, stopping: () => stopping, fail, log };
+  const deleted = (records: number) => (counts.deleted += records);
+  const laneOptions = { topic, ordering, limiter, handle, stopping: () => stopping, fail, deleted, log };
 
   const laneFor = (partition: number): Lane =>
     lanes.get(partition) ?? lanes.set(partition, createLane({ ...laneOptions, partition })).get(partition)!;
@@ -144,6 +145,7 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
       return { exitCode, counts };
     },
     stop,
+    countDeleted: deleted,
     status: () => ({ phase, counts: { ...counts }, partitions: partitionStatus(assigned, lanes) }),
   };
 }

@@ -12,6 +12,11 @@ export interface Counts {
   deadLettered: number;
   skipped: number;
   unfinished: number;
+  /**
+   * Records Kafka deleted (retention) before eventsink read or delivered them, as far as their offsets are
+   * known: lost to this sink, never consumed, each range named in a warning.
+   */
+  deleted: number;
   /** Delivery attempts beyond the first, over all records. */
   retries: number;
 }
@@ -49,11 +54,13 @@ export interface Sink {
    * commit. `now` (a second signal) abandons what is in flight at once; the run then exits 1.
    */
   stop(options?: { now: boolean }): void;
+  /** Counts records Kafka deleted that no batch will bring (a bounded run's end: see deleted_to_end.ts). */
+  countDeleted(records: number): void;
   status(): SinkStatus;
 }
 
 export function zeroCounts(): Counts {
-  return { consumed: 0, delivered: 0, deadLettered: 0, skipped: 0, unfinished: 0, retries: 0 };
+  return { consumed: 0, delivered: 0, deadLettered: 0, skipped: 0, unfinished: 0, deleted: 0, retries: 0 };
 }
 
 /** An assigned partition that no batch came from yet. */
