@@ -119,18 +119,30 @@ function describeTopic(name: string, partitions: PartitionInfo[]): string {
   return `${name}: ${partitions.length} partition(s): ${list.join(", ")}`;
 }
 
-/** Lag per partition: from the committed offset, or from the earliest record kept when there is none. */
+/**
+ * Lag per partition: the records left from the committed offset, or from the earliest record kept when there
+ * is none; and the records retention deleted past a committed offset, which no start will deliver.
+ */
 function describeGroup(name: string, group: GroupInfo, partitions: PartitionInfo[]): string {
   const lags = partitions.map((p) => ({
     partition: p.partition,
-    lag: Math.max(0, p.end - (group.committed.get(p.partition) ?? p.earliest)),
+    lag: Math.max(0, p.end - Math.max(group.committed.get(p.partition) ?? p.earliest, p.earliest)),
   }));
   const total = lags.reduce((sum, l) => sum + l.lag, 0);
   const start = group.committed.size === 0
     ? "; no committed offsets yet: a first start reads each partition from its earliest record"
     : "";
+  const deleted = partitions.flatMap((p) => {
+    const committed = group.committed.get(p.partition);
+    return committed !== undefined && committed < p.earliest
+      ? [`${p.partition}: ${committed}–${p.earliest - 1}`]
+      : [];
+  });
+  const lost = deleted.length === 0
+    ? ""
+    : `; records deleted (retention) before this group read them, lost to it: ${deleted.join(", ")}`;
   const perPartition = lags.map((l) => `${l.partition}: ${l.lag}`).join(", ");
-  return `${name}: ${groupState(group)}; lag ${total} (${perPartition})${start}`;
+  return `${name}: ${groupState(group)}; lag ${total} (${perPartition})${start}${lost}`;
 }
 
 /** The group's state and members; Kafka calls a group that does not exist (yet) Dead. */

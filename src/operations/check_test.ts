@@ -93,6 +93,22 @@ Deno.test("check: a new group is reported as such", async () => {
   assert.equal(left!.detail, "g: Empty, 0 members; lag 9 (0: 6, 1: 3)", "a group whose members all left");
 });
 
+Deno.test("check: records deleted past the group's committed offset are named, and not counted as lag", async () => {
+  const behind = {
+    ...healthyKafka,
+    // Partition 1 keeps offsets 5–7; the group committed 2 there: 2–4 were deleted before it read them.
+    group: () =>
+      Promise.resolve({ state: "Empty", members: 0, protocol: "", committed: new Map([[0, 4], [1, 2]]) }),
+  };
+  const [, , group] = await runChecks(config(), deps({ kafka: behind }));
+  assert.equal(group!.result, "ok", "nothing a start could change");
+  assert.equal(
+    group!.detail,
+    "g: Empty, 0 members; lag 9 (0: 6, 1: 3); records deleted (retention) before this group read them, lost " +
+      "to it: 1: 2–4",
+  );
+});
+
 Deno.test("check: Kafka down: its parts are not checked, the EventStore still is", async () => {
   const kafka = { ...healthyKafka, cluster: () => Promise.reject(new Error("Connection refused")) };
   const results = await runChecks(config(), deps({ kafka }));
