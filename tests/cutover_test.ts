@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { startJavaConsumer } from "./support/broker.ts";
-import { spawnEventsink, spawnRaw } from "./support/eventsink_process.ts";
+import { runCheck, spawnEventsink } from "./support/eventsink_process.ts";
 import { openPipeline } from "./support/pipeline.ts";
 
 const STOP_IT =
@@ -16,26 +16,12 @@ Deno.test("cut-over: a group still holding a Java consumer is named as the cause
   await using java = await startJavaConsumer(p.bootstrap, p.topic, p.group);
 
   await t.step("check fails the group and says to stop the other consumer", async () => {
-    const check = await spawnRaw([
-      "check",
-      "--brokers",
-      p.bootstrap,
-      "--topic",
-      p.topic,
-      "--group",
-      p.group,
-      "--eventstore-url",
-      p.store.url,
-    ]);
-    try {
-      assert.equal(await check.exited(60_000), 1, check.output());
-      const line = check.output().split("\n").find((l) => l.startsWith("FAIL"));
-      assert.match(line ?? check.output(), STOP_IT);
-      assert.match(line!, /does not speak \(range\);/, "check names the other consumer's assignor");
-      assert.match(line!, /the original hops-EventSinkKafka still running\? Stop it, then start eventsink/);
-    } finally {
-      await check.close();
-    }
+    const check = await runCheck(p);
+    assert.equal(check.code, 1, check.output);
+    const line = check.output.split("\n").find((l) => l.startsWith("FAIL"));
+    assert.match(line ?? check.output, STOP_IT);
+    assert.match(line!, /does not speak \(range\);/, "check names the other consumer's assignor");
+    assert.match(line!, /the original hops-EventSinkKafka still running\? Stop it, then start eventsink/);
   });
 
   await t.step("eventsink exits 1 within seconds with one error that names the cause", async () => {

@@ -20,8 +20,8 @@ import {
   endpointUrl,
   type EventsinkProcess,
   type LogLine,
+  runCheck,
   spawnEventsink,
-  spawnRaw,
 } from "./support/eventsink_process.ts";
 import { get, sample } from "./support/scrape.ts";
 import type { EventStore } from "./support/eventstore.ts";
@@ -700,29 +700,13 @@ Deno.test("resilience (l): after records past the committed offset were deleted,
   const later = await produceTo(p, messages.slice(20), (i) => i % 2); // offsets 10..19 of each
   await deleteRecords(p.bootstrap, p.topic, 0, 15); // partition 0: 10..14 never delivered, now gone
   assert.equal((await startOffsets(p.bootstrap, p.topic)).get(0), 15);
-  const check = await spawnRaw(
-    [
-      "check",
-      "--brokers",
-      p.bootstrap,
-      "--topic",
-      p.topic,
-      "--group",
-      p.group,
-      "--eventstore-url",
-      p.store.url,
-    ],
+  const check = await runCheck(p);
+  assert.equal(check.code, 0, check.output);
+  assert.match(
+    check.output,
+    /consumer group +\S+: Empty, 0 members; lag 15 \(0: 5, 1: 10\); records deleted \(retention\) before this group read them, lost to it: 0: 10–14\n/,
+    "check names the loss before the start, and counts only the records left as lag",
   );
-  try {
-    assert.equal(await check.exited(60_000), 0, check.output());
-    assert.match(
-      check.output(),
-      /consumer group +\S+: Empty, 0 members; lag 15 \(0: 5, 1: 10\); records deleted \(retention\) before this group read them, lost to it: 0: 10–14\n/,
-      "check names the loss before the start, and counts only the records left as lag",
-    );
-  } finally {
-    await check.close();
-  }
   const requestsBefore = p.store.requests().length; // check's search is not a delivery
 
   const restarted = await spawnEventsink(p);

@@ -111,6 +111,28 @@ export async function spawnRaw(args: string[], env: Record<string, string> = {})
   );
 }
 
+/** Runs `eventsink check` against a pipeline's broker, topic, group and stand-in: its exit code and output. */
+export async function runCheck(
+  p: { bootstrap: string; topic: string; group: string; store: { url: string } },
+): Promise<{ code: number; output: string }> {
+  const args = [
+    "--brokers",
+    p.bootstrap,
+    "--topic",
+    p.topic,
+    "--group",
+    p.group,
+    "--eventstore-url",
+    p.store.url,
+  ];
+  const check = await spawnRaw(["check", ...args]);
+  try {
+    return { code: await check.exited(60_000), output: check.output() };
+  } finally {
+    await check.close();
+  }
+}
+
 /** The base URL of a process's HTTP endpoint, from its "HTTP endpoint listening" line (JSON logs). */
 export async function endpointUrl(process: EventsinkProcess): Promise<string> {
   const line = await process.waitForLog((l) => l.msg === "HTTP endpoint listening");
