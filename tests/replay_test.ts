@@ -385,16 +385,26 @@ Deno.test("run to the end: --until-end alone catches the service group up, commi
   }
 });
 
-Deno.test("replay: records deleted (retention) before they were fetched end the run at its end, named in a warning", async () => {
-  await using p = await openPipeline(1);
+/**
+ * A run of 800 records on one partition whose records after the two batches it holds are deleted while it
+ * waits (`--max-rate` keeps it waiting): it ends at its end, names and counts the records lost, exits 3.
+ */
+async function runWhileRetentionDeletesTheRest(p: Pipeline, args: string[]): Promise<number> {
   const messages = await validMessages(800);
   // Sends of 50 records (about 75 KB each): the partition comes in several fetches of 256 KiB.
   await produceInChunks(p, messages.map((m) => ({ value: m.bytes, partition: 0 })), 50);
-  const run = await spawnEventsink({ ...p, args: ["--from-beginning", "--until-end", "--max-rate", "100"] });
+  const run = await spawnEventsink({ ...p, args: [...args, "--until-end", "--max-rate", "100"] });
   try {
     // The lane holds two batches and has paused the partition: the records after them are not fetched yet.
-    // (The first pause is the group's preparation, before the run's consumer joined.)
-    await waitUntil("the lane paused the partition", () => run.output().split("Pausing fetching").length > 2);
+    // (A replay's group preparation pauses too, before the run's consumer joined.)
+    const pausedAfterJoining = () => {
+      const output = run.output();
+      return output.indexOf("Pausing fetching", output.indexOf("Partitions assigned")) > 0;
+    };
+    await waitUntil(
+      "the lane paused the partition",
+      () => run.output().includes("Partitions assigned") && pausedAfterJoining(),
+    );
     await deleteRecords(p.bootstrap, p.topic, 0, 800);
     assert.equal(await run.exited(60_000), 3, `not every record was delivered: ${run.output().slice(-3000)}`);
     const stored = p.store.stored().length;
@@ -402,10 +412,40 @@ Deno.test("replay: records deleted (retention) before they were fetched end the 
     const warning = await run.waitForLog((l) => l.msg.includes("were deleted (retention)"), 1_000);
     assert.equal(warning.level, "warn");
     assert.deepEqual([warning.lostFrom, warning.lostTo], [stored, 799], "every record taken was delivered");
-    assert.match(run.output(), /Replay of \S+ finished/);
+    assert.match(run.output(), / of \S+ finished/);
     const deleted = new RegExp(`^  deleted +${(800 - stored).toLocaleString("en-US")}  by retention`, "m");
     assert.match(run.output(), deleted, "the summary counts the records lost");
+    return stored;
   } finally {
     await run.close();
+  }
+}
+
+Deno.test("replay: records deleted (retention) before they were fetched end the run at its end, named in a warning", async () => {
+  await using p = await openPipeline(1);
+  await runWhileRetentionDeletesTheRest(p, ["--from-beginning"]);
+});
+
+Deno.test("run to the end: the service group is committed past records retention deleted, so no start reports them again", async () => {
+  await using p = await openPipeline(1);
+  const stored = await runWhileRetentionDeletesTheRest(p, []);
+  assert.deepEqual(
+    await committedOffsets(p.bootstrap, p.group, p.topic),
+    new Map([[0, 800]]),
+    "at the end offset the run noted",
+  );
+  // The next record brings the service a batch, with which it would name records lost since the commit.
+  const [next] = await validMessages(1);
+  await produceInChunks(p, [{ value: next!.bytes, partition: 0 }]);
+  const service = await spawnEventsink(p);
+  try {
+    await p.store.waitForStored(stored + 1, { timeoutMs: 30_000 });
+    assert.deepEqual(
+      service.lines.filter((l) => l.msg.includes("were deleted (retention)")),
+      [],
+      "the loss was reported by the run, once",
+    );
+  } finally {
+    await service.close();
   }
 });

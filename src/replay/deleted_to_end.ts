@@ -7,7 +7,7 @@
  */
 import type { OffsetAdmin } from "../kafka/admin.ts";
 import type { Logger } from "../log.ts";
-import type { SinkStatus } from "../sink/status.ts";
+import type { Sink, SinkStatus } from "../sink/status.ts";
 import type { Bounds } from "./progress.ts";
 
 /** Records of a partition that can no longer be had: offsets `from` to `to`. */
@@ -64,12 +64,16 @@ export function createDeletionWatch(admin: OffsetAdmin, topic: string, log: Logg
       moved.add(partition);
     },
     /**
-     * Moves to their end the positions of partitions emptied to it, warning of the records lost; returns
-     * how many were lost.
+     * Moves to their end the positions of partitions emptied to it, warning of the records lost, and has
+     * the sink count them and commit past them.
      */
-    check(bounds: Bounds, positions: Map<number, number>, status: SinkStatus): number {
+    check(
+      bounds: Bounds,
+      positions: Map<number, number>,
+      status: SinkStatus,
+      skip: Sink["skipDeleted"],
+    ): void {
       ask();
-      let lost = 0;
       for (const { partition, from, to } of deletedToEnd(bounds, positions, earliest, status)) {
         log.warn(
           `Records ${from} to ${to} (${to - from + 1}) of partition ${partition} were deleted (retention) ` +
@@ -79,9 +83,8 @@ export function createDeletionWatch(admin: OffsetAdmin, topic: string, log: Logg
         );
         positions.set(partition, to + 1);
         earliest.delete(partition);
-        lost += to - from + 1;
+        skip(partition, to + 1, to - from + 1);
       }
-      return lost;
     },
   };
 }

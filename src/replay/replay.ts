@@ -92,8 +92,7 @@ export function createReplay(plan: RunPlan, deps: ReplayDeps) {
     const watcher = setInterval(() => {
       const status = sink.status();
       advancePositions(positions, status);
-      const lost = deletions.check(known, positions, status);
-      if (lost > 0) sink.countDeleted(lost);
+      deletions.check(known, positions, status, sink.skipDeleted);
       if (reachedEnd(known, positions)) sink.stop();
     }, WATCH_MS);
     deps.display.start(() => snapshot(sink, known, { startedAt, meter }), log);

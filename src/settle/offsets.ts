@@ -40,6 +40,18 @@ export class PartitionOffsets {
     return this.#lastAdded === undefined ? undefined : this.#lastAdded + 1;
   }
 
+  /**
+   * The records before `offset` were deleted (retention) and none will be handed out: with nothing in
+   * flight, the commit point moves to `offset`.
+   */
+  skipTo(offset: number): void {
+    if (this.inFlight() > 0 || (this.#lastAdded !== undefined && offset <= this.#lastAdded + 1)) return;
+    this.#offsets = [];
+    this.#accounted.clear();
+    this.#head = 0;
+    this.#lastAdded = offset - 1;
+  }
+
   /** The highest offset handed out so far. */
   lastAdded(): number | undefined {
     return this.#lastAdded;

@@ -67,3 +67,17 @@ Deno.test("offsets: random completion orders agree with a simple model", () => {
     assert.equal(t.inFlight(), offsets.length - done.size);
   }
 });
+
+Deno.test("offsets: skipping deleted records moves the commit point only with nothing in flight", () => {
+  const t = tracker(10, 11);
+  t.complete(10);
+  t.skipTo(800);
+  assert.equal(t.committable(), 11, "record 11 is still in flight");
+  t.complete(11);
+  t.skipTo(800);
+  assert.equal(t.committable(), 800);
+  t.skipTo(500);
+  assert.equal(t.committable(), 800, "never back");
+  t.add(800);
+  assert.equal(t.inFlight(), 1, "records after the skip are handed out as before");
+});

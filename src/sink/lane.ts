@@ -44,6 +44,8 @@ export interface Lane {
   assigned(start: PartitionStart): void;
   /** KafkaJS found the fetch offset deleted and moves the partition to its earliest record. */
   offsetOutOfRange(): void;
+  /** The `records` before `offset` were deleted and no batch will bring any (a bounded run's end). */
+  skipDeleted(offset: number, records: number): void;
   /** Work in flight aborts, uncommitted (the shutdown grace period is over); the term stays for status. */
   abandon(reason: Error): void;
   /** Commits progress now (the ticker), unless revoked or a commit is still waiting. */
@@ -130,6 +132,10 @@ export function createLane(deps: LaneDeps): Lane {
     },
     offsetOutOfRange() {
       term.loss = markAtOutOfRange(term.tracker.lastAdded(), term.startOffset);
+    },
+    skipDeleted(offset, records) {
+      deps.deleted(records);
+      term.tracker.skipTo(offset);
     },
     tick() {
       if (!term.abort.signal.aborted) term.commits.tick();

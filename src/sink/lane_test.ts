@@ -176,6 +176,17 @@ Deno.test("lane: an offset out of range after records were taken counts the loss
   assert.deepEqual(deleted, [47]);
 });
 
+Deno.test("lane: records deleted to a bounded run's end are committed past", async () => {
+  const { lane, deleted } = laneWith();
+  const first = batch(0, [0, 1, 2]);
+  lane.take(first);
+  await lane.idle();
+  lane.skipDeleted(800, 797);
+  await commitTick(lane);
+  assert.deepEqual(first.commits, [800]);
+  assert.deepEqual(deleted, [797]);
+});
+
 Deno.test("lane: a bug while delivering stops the sink, naming it", async () => {
   const { lane, failures } = laneWith({ handle: () => Promise.reject(new TypeError("oops")) });
   lane.take(batch(0, [0]));

@@ -145,7 +145,7 @@ export function createSink(options: SinkOptions, deps: SinkDeps): Sink {
       return { exitCode, counts };
     },
     stop,
-    countDeleted: deleted,
+    skipDeleted: (partition, offset, records) => laneFor(partition).skipDeleted(offset, records),
     status: () => ({ phase, counts: { ...counts }, partitions: partitionStatus(assigned, lanes) }),
   };
 }

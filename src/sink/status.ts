@@ -54,8 +54,11 @@ export interface Sink {
    * commit. `now` (a second signal) abandons what is in flight at once; the run then exits 1.
    */
   stop(options?: { now: boolean }): void;
-  /** Counts records Kafka deleted that no batch will bring (a bounded run's end: see deleted_to_end.ts). */
-  countDeleted(records: number): void;
+  /**
+   * A partition's records before `offset` were deleted and no batch will bring them (a bounded run's end:
+   * see deleted_to_end.ts): counts the `records` lost and moves the partition's commit point past them.
+   */
+  skipDeleted(partition: number, offset: number, records: number): void;
   status(): SinkStatus;
 }
 
