@@ -213,6 +213,8 @@ function progressParts(progress: Progress, on: boolean): Part[] {
     count("skipped", counts.skipped, 1, "yellow");
     count("retrying", progress.retrying, 4, "yellow");
   }
+  // Records lost to retention are shown as soon as there are any, and kept longest.
+  if (counts.deleted > 0) count("deleted", counts.deleted, 5, "red");
   const note = (plain: string, colour: Colour) =>
     parts.push({ group: "note", plain, shown: paint(plain, colour, on), keep: Infinity });
   if (progress.stopping) note(STOPPING_NOTE, "yellow");
@@ -246,6 +248,7 @@ export function progressFields(progress: Progress): LogFields {
       skipped: counts.skipped,
       retrying: progress.retrying,
     }),
+    deleted: counts.deleted > 0 ? counts.deleted : undefined,
     eventstore: progress.failing,
   };
 }

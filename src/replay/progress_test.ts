@@ -171,6 +171,16 @@ Deno.test("progress line: bar, percent, counts, rate, ETA and outcomes", () => {
     { colour: false, width: 200 },
   );
   assert.match(dry, /would send 9 {2}would not send 1$/);
+  const lossy = formatProgressLine(progress({ counts: { ...COUNTS, delivered: 12_300, deleted: 55 } }), {
+    colour: false,
+    width: 200,
+  });
+  assert.match(lossy, /delivered 12,300 .*deleted 55$/, "records lost to retention, once there are any");
+  const narrow = formatProgressLine(
+    progress({ retrying: 0, counts: { ...COUNTS, delivered: 12_300, deleted: 55 } }),
+    { colour: false, width: 90 },
+  );
+  assert.match(narrow, /\| {2}deleted 55$/, "kept longest of the counts");
 });
 
 Deno.test("progress line: fits the width, dropping counts before the failing note", () => {
@@ -270,8 +280,11 @@ Deno.test("progress fields: the plain progress log line", () => {
     deadLettered: 40,
     skipped: 5,
     retrying: 2,
+    deleted: undefined,
     eventstore: undefined,
   });
+  const lossy = progressFields(progress({ counts: { ...COUNTS, delivered: 12_300, deleted: 55 } }));
+  assert.equal(lossy.deleted, 55, "records lost to retention, once there are any");
   const dry = progressFields(progress({ dryRun: true, total: undefined, perSecond: undefined }));
   assert.deepEqual([dry.wouldSend, dry.wouldNotSend, dry.percent, dry.eta], [
     12_300,
