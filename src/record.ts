@@ -34,11 +34,14 @@ export function headerValues(headers: Record<string, HeaderValue>, name: string)
   for (const key in headers) {
     const value = headers[key];
     if (value === undefined || (key !== wanted && key.toLowerCase() !== wanted)) continue;
-    for (const one of Array.isArray(value) ? value : [value]) {
-      values.push(typeof one === "string" ? one : decodeHeaderValue(one));
-    }
+    if (!Array.isArray(value)) values.push(headerText(value));
+    else for (const one of value) values.push(headerText(one));
   }
   return values;
+}
+
+function headerText(value: string | Uint8Array): string | Uint8Array {
+  return typeof value === "string" ? value : decodeHeaderValue(value);
 }
 
 let lastHeaderValue: { bytes: Uint8Array; decoded: string | Uint8Array } | undefined;
