@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type EventStore, startEventStore } from "./support/eventstore.ts";
+import { waitUntil } from "./support/pipeline.ts";
 import {
   type FhirBundle,
   invalidVariants,
@@ -191,6 +192,39 @@ Deno.test("keeps the bytes it received beside the re-encoded message", async (t)
   });
 });
 
+Deno.test("two copies of one new message in flight at once: the later insert fails, as the real store's", async (t) => {
+  await using store = await startEventStore();
+  store.faults.latency(300);
+  const sendTogether = (...bodies: FhirBundle[]) => Promise.all(bodies.map((body) => send(store, body)));
+
+  await t.step(
+    "a copy that came while the first was in flight is 500 on the Bundle.id constraint",
+    async () => {
+      const message = fresh();
+      const [first, second] = await sendTogether(message, message);
+      assert.equal(first?.status, 202, first?.text);
+      const said = assertException(second!, 500).diagnostics ?? "";
+      assert.match(said, /duplicate key value violates unique constraint "event_bundle_id_key"/);
+      assert.ok(said.includes(`(bundle_id)=(${message.id})`), said);
+      assert.equal((await send(store, message)).status, 202, "a copy after them finds it stored");
+      assert.equal(store.stored().length, 1);
+    },
+  );
+
+  await t.step(
+    "the same message id under another Bundle.id is 500 on the message_id constraint",
+    async () => {
+      const message = fresh();
+      const [first, second] = await sendTogether(message, { ...message, id: crypto.randomUUID() });
+      assert.equal(first?.status, 202, first?.text);
+      const said = assertException(second!, 500).diagnostics ?? "";
+      assert.match(said, /unique constraint "event_message_id_key"/);
+      assert.ok(said.includes(`(message_id)=(${messageIdOf(message)})`), said);
+      assert.equal(store.stored().length, 2);
+    },
+  );
+});
+
 Deno.test("judges the future by its own clock", async () => {
   await using early = await startEventStore({ now: () => new Date("2016-01-01T00:00:00Z") });
   const issue = assertException(await send(early, fresh(BESTILLING)), 422);
@@ -274,6 +308,7 @@ Deno.test("records every request and counts answers", async (t) => {
       stored: 1,
       dropped: 0,
       injected: 0,
+      held: 0,
       byStatus: { "202": 1, "401": 1, "404": 1 },
     });
   });
@@ -471,6 +506,7 @@ Deno.test("injects faults", async (t) => {
       retryAfter: null,
       dropConnections: 0,
       slowBodyMs: 0,
+      stalled: false,
       failMessages: {},
     });
   });
@@ -492,6 +528,24 @@ Deno.test("injects faults", async (t) => {
       store.faults.reset();
     },
   );
+
+  await t.step("a stall holds every FHIR request unread until it ends, then the latency counts", async () => {
+    store.faults.apply({ stalled: true, latencyMs: 100 });
+    const started = performance.now();
+    const post = send(store, fresh());
+    const search = send(store, null, { method: "GET", path: "/fhir/4.0/Bundle", contentType: null });
+    await waitUntil("both requests held", () => store.stats().held === 2);
+    assert.equal((await admin(store, "stats")).status, 200, "the admin API is not held");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = store.stats().requests;
+    store.faults.stall(false);
+    assert.equal((await post).status, 202);
+    assert.equal((await search).status, 200);
+    assert.ok(performance.now() - started >= 400, "answered after the stall and the latency");
+    assert.equal(store.stats().requests, before + 2);
+    assert.equal(store.stats().held, 0);
+    store.faults.reset();
+  });
 });
 
 async function withFreshClient<T>(use: (client: Deno.HttpClient) => Promise<T>): Promise<T> {
@@ -576,6 +630,7 @@ Deno.test("offers an admin API that needs no token", async (t) => {
       retryAfter: null,
       dropConnections: 0,
       slowBodyMs: 0,
+      stalled: false,
       failMessages: {},
     });
   });

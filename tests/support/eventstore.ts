@@ -11,14 +11,17 @@
  *   other paths and methods; 400 with an empty body for an X-Request-ID over 200 characters. No size limit.
  * - Idempotent on MessageHeader.id by content: a repeat with the same content (whatever its whitespace) is
  *   202 and not stored again, other content is 409. Bundle.id is unique: reusing it under a new message id
- *   is 500, as the real store's database constraint answers.
+ *   is 500, as the real store's database constraint answers. The id is looked up when a message arrives
+ *   and the message inserted after the latency, so a copy that arrives while the first is still in flight
+ *   gets that 500 too, as the real store's later insert does.
  * - The real store keeps the re-encoded message; the stand-in also keeps the bytes it received
  *   (StoredMessage.body), as evidence that eventsink forwards them unchanged. The search answers the
  *   re-encoded form, as the real store does.
  * - The body is read as UTF-8 with bad bytes replaced by U+FFFD, as the real store's reader does.
  * - A request meets, in this order: the X-Request-ID check, routing, then for a POST to $process-message
- *   latency, injected faults, the token (401), the media type (415), the rules, the stored messages. The
- *   latency counts from the request's arrival, so that an answer comes that long after it, not later.
+ *   the token (401), the media type (415), the rules and the id lookup, then the latency, then injected
+ *   faults (which replace the answer), then the insert. The latency counts from the request's arrival, so
+ *   that an answer comes that long after it, not later.
  * - Injected answers are OperationOutcomes with one issue of code `exception`, like the real store's 500s.
  * - Clients reach a small TCP relay in front of an internal Deno.serve, so that a fault can close a
  *   client's connection for real.
@@ -107,6 +110,8 @@ export interface EventStoreStats {
   stored: number;
   dropped: number;
   injected: number;
+  /** FHIR requests a stall holds now, not yet read. */
+  held: number;
   /** Number of requests answered with each status. */
   byStatus: Record<string, number>;
 }
@@ -131,6 +136,7 @@ export interface FaultState {
   retryAfter: string | null;
   dropConnections: number | "all";
   slowBodyMs: number;
+  stalled: boolean;
   /** Message id to the status it is always answered with. */
   failMessages: Record<string, number>;
 }
@@ -147,6 +153,7 @@ export interface FaultSettings {
   retryAfter?: RetryAfter | null;
   dropConnections?: number | "all";
   slowBodyMs?: number;
+  stalled?: boolean;
   failMessages?: Record<string, number | null>;
 }
 
@@ -173,6 +180,11 @@ export interface Faults {
   dropConnections(count: number | "all"): void;
   /** Sends response headers at once and trickles the body over this many milliseconds. */
   slowBody(ms: number): void;
+  /**
+   * Holds every FHIR request unread, as a store whose process is frozen (SIGSTOP), until called with false
+   * (or reset); the held requests are then handled together, their latency counting from then.
+   */
+  stall(stalled: boolean): void;
   /** Always answers this message id with the status; null heals it. */
   failMessage(messageId: string, status: number | null): void;
   /** Applies several settings at once: all of them or, on a bad value, none. */
@@ -261,6 +273,8 @@ interface State {
   bundleIds: Set<string>;
   /** The last row id used, as a PostgreSQL sequence counts. */
   lastRowId: number;
+  /** FHIR requests a stall holds now. */
+  held: number;
   log: RecordedRequest[];
   faults: FaultBook;
 }
@@ -290,6 +304,10 @@ const FAULT_SETTERS = {
   },
   slowBodyMs: (book: FaultBook, value: unknown) => {
     book.slowBodyMs = milliseconds(value, "slowBodyMs");
+  },
+  stalled: (book: FaultBook, value: unknown) => {
+    if (typeof value !== "boolean") throw new TypeError("stalled must be true or false");
+    book.stalled = value;
   },
   script: (book: FaultBook, value: unknown) => {
     book.script = scriptSteps(value);
@@ -350,6 +368,7 @@ function newState(options: EventStoreOptions): State {
     byMessageId: new Map(),
     bundleIds: new Set(),
     lastRowId: 0,
+    held: 0,
     log: [],
     faults: noFaults(),
   };
@@ -389,9 +408,11 @@ function serverError(state: State, error: unknown): Response {
 async function handle(state: State, req: Request, relayPort: number): Promise<Response> {
   const url = new URL(req.url);
   if (url.pathname.startsWith(ADMIN_PREFIX)) return await handleAdmin(state, req, url);
+  const body = new Uint8Array(await req.arrayBuffer());
+  // A frozen process's socket buffers still take the request; it is read when the process resumes.
+  if (state.faults.stalled) await heldWhileStalled(state);
   const receivedAt = state.now();
   const arrivedAt = performance.now();
-  const body = new Uint8Array(await req.arrayBuffer());
   const headers = Object.fromEntries(req.headers);
   const text = UTF8.decode(body);
   const incoming: Incoming = {
@@ -477,16 +498,22 @@ function record(state: State, incoming: Incoming, answer: Answer): void {
 
 async function postMessage(state: State, incoming: Incoming): Promise<Answer> {
   const signal = state.closing.signal;
+  // As the real store, a message is checked and its id looked up when it arrives and inserted when its
+  // processing ends: two copies of one new message in flight at once both find it absent, and the later
+  // insert fails on the Bundle.id constraint.
+  const checked = await checkMessage(state, incoming);
   await sleepUntil(state, incoming.arrivedAt + state.faults.latencyMs, signal);
   const fault = takeFault(state.faults, incoming.messageId);
   if (fault === "drop") return dropConnection(state, incoming.relayPort);
-  const answer: Answer = fault
-    ? { response: injectedResponse(fault), kind: "injected" }
-    : { response: await processMessage(state, incoming), kind: "answered" };
+  const answer: Answer = fault ? { response: injectedResponse(fault), kind: "injected" } : {
+    response: checked instanceof Response ? checked : insert(state, checked, incoming),
+    kind: "answered",
+  };
   return { ...answer, response: await trickled(answer.response, state.faults.slowBodyMs, signal) };
 }
 
-async function processMessage(state: State, incoming: Incoming): Promise<Response> {
+/** The answer a message gets before it is inserted, or the message to insert (not stored when it came). */
+async function checkMessage(state: State, incoming: Incoming): Promise<Response | Message> {
   if (!(await state.authorize(incoming.req.headers.get("authorization")))) return emptyResponse(401);
   if (!isTakenMediaType(incoming.req.headers.get("content-type"))) return emptyResponse(415);
   const verdict = judge(incoming.text, {
@@ -500,7 +527,10 @@ async function processMessage(state: State, incoming: Incoming): Promise<Respons
       ? exceptionResponse(verdict.status, first.diagnostics)
       : fhirResponse(verdict.status, outcome(verdict.issues));
   }
-  return storeOrConflict(state, verdict.message, incoming);
+  const existing = state.byMessageId.get(verdict.message.messageId);
+  if (!existing) return verdict.message;
+  if (canonicalJson(existing.resource) === verdict.message.content) return emptyResponse(202);
+  return exceptionResponse(409, `A Message with ID=${verdict.message.messageId} already exists.`);
 }
 
 /** application/fhir+json in any case, with no parameter or only fhirVersion=4.0. */
@@ -511,20 +541,11 @@ function isTakenMediaType(contentType: string | null): boolean {
     parameters.every((parameter) => parameter.replace(/\s*=\s*/, "=") === "fhirversion=4.0");
 }
 
-function storeOrConflict(state: State, message: Message, incoming: Incoming): Response {
-  const existing = state.byMessageId.get(message.messageId);
-  if (existing) {
-    if (canonicalJson(existing.resource) === message.content) return emptyResponse(202);
-    return exceptionResponse(409, `A Message with ID=${message.messageId} already exists.`);
-  }
+function insert(state: State, message: Message, incoming: Incoming): Response {
   const rowId = ++state.lastRowId;
-  if (state.bundleIds.has(message.bundleId)) {
-    return exceptionResponse(
-      500,
-      'org.postgresql.util.PSQLException: ERROR: duplicate key value violates unique constraint "event_bundle_id_key"\n' +
-        `  Detail: Key (bundle_id)=(${message.bundleId}) already exists.`,
-    );
-  }
+  // The table's unique columns, in the order PostgreSQL checks them (bundle_id, then message_id).
+  if (state.bundleIds.has(message.bundleId)) return uniqueViolation("bundle_id", message.bundleId);
+  if (state.byMessageId.has(message.messageId)) return uniqueViolation("message_id", message.messageId);
   const stored: StoredMessage = {
     messageId: message.messageId,
     bundleId: message.bundleId,
@@ -540,6 +561,14 @@ function storeOrConflict(state: State, message: Message, incoming: Incoming): Re
   state.bundleIds.add(stored.bundleId);
   notify(state);
   return emptyResponse(202);
+}
+
+function uniqueViolation(column: string, value: string): Response {
+  return exceptionResponse(
+    500,
+    `org.postgresql.util.PSQLException: ERROR: duplicate key value violates unique constraint "event_${column}_key"\n` +
+      `  Detail: Key (${column})=(${value}) already exists.`,
+  );
 }
 
 // ---- search ----
@@ -593,9 +622,7 @@ function kotlinNumber(raw: string | null): number | null {
 // ---- faults ----
 
 function faultsApi(state: State): Faults {
-  const apply = (settings: FaultSettings) => {
-    state.faults = applyFaultSettings(state.faults, settings);
-  };
+  const apply = (settings: FaultSettings) => setFaultBook(state, applyFaultSettings(state.faults, settings));
   return {
     latency: (ms) => apply({ latencyMs: ms }),
     script: (steps) => apply({ script: [...steps] }),
@@ -603,6 +630,7 @@ function faultsApi(state: State): Faults {
     retryAfter: (value) => apply({ retryAfter: value }),
     dropConnections: (count) => apply({ dropConnections: count }),
     slowBody: (ms) => apply({ slowBodyMs: ms }),
+    stall: (stalled) => apply({ stalled }),
     failMessage: (messageId, status) => apply({ failMessages: { [messageId]: status } }),
     apply,
     reset: () => apply({ reset: true }),
@@ -618,6 +646,7 @@ function noFaults(): FaultBook {
     retryAfter: null,
     dropConnections: 0,
     slowBodyMs: 0,
+    stalled: false,
     failMessages: new Map(),
   };
 }
@@ -788,7 +817,7 @@ function storedSummary(message: StoredMessage) {
 
 async function setFaults(state: State, req: Request): Promise<Response> {
   try {
-    state.faults = applyFaultSettings(state.faults, await req.json());
+    setFaultBook(state, applyFaultSettings(state.faults, await req.json()));
   } catch (error) {
     return exceptionResponse(400, `bad fault settings: ${(error as Error).message}`);
   }
@@ -806,7 +835,13 @@ function resetState(state: State): void {
   state.bundleIds.clear();
   state.lastRowId = 0;
   state.log = [];
-  state.faults = noFaults();
+  setFaultBook(state, noFaults());
+}
+
+/** Replaces the faults and wakes what waits on them (a stall's held requests). */
+function setFaultBook(state: State, book: FaultBook): void {
+  state.faults = book;
+  notify(state);
 }
 
 function statsOf(state: State): EventStoreStats {
@@ -819,11 +854,35 @@ function statsOf(state: State): EventStoreStats {
     stored: state.messages.length,
     dropped: state.log.filter((request) => request.dropped).length,
     injected: state.log.filter((request) => request.injected).length,
+    held: state.held,
     byStatus,
   };
 }
 
 // ---- waiting ----
+
+async function heldWhileStalled(state: State): Promise<void> {
+  state.held++;
+  notify(state);
+  const signal = state.closing.signal;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        if (state.faults.stalled && !signal.aborted) return;
+        state.changed.delete(settle);
+        signal.removeEventListener("abort", settle);
+        if (signal.aborted) reject(signal.reason);
+        else resolve();
+      };
+      state.changed.add(settle);
+      signal.addEventListener("abort", settle);
+      settle();
+    });
+  } finally {
+    state.held--;
+    notify(state);
+  }
+}
 
 function notify(state: State): void {
   for (const check of [...state.changed]) check();
