@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
 import { endpointUrl, spawnEventsink } from "./support/eventsink_process.ts";
-import { message, openPipeline, validMessages, waitUntilCommittedToEnd } from "./support/pipeline.ts";
+import {
+  message,
+  openPipeline,
+  validMessages,
+  waitUntil,
+  waitUntilCommittedToEnd,
+} from "./support/pipeline.ts";
 import { get, sample } from "./support/scrape.ts";
 import { headerText, readTopic } from "./support/topic_reader.ts";
 
@@ -80,6 +86,49 @@ Deno.test("poison: an outage of every request (the probe's too) dead-letters not
     await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
     assert.equal(p.store.stored().length, 40);
     assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
+    sink.signal("SIGTERM");
+    assert.equal(await sink.exited(), 0);
+  } finally {
+    await sink.close();
+  }
+});
+
+Deno.test("poison: after a stall longer than the bound, retries that raced their first attempts (500) are not poison", async () => {
+  await using p = await openPipeline(2);
+  const deadLetterTopic = uniqueName("dead");
+  await createTopic(p.bootstrap, deadLetterTopic, 1);
+  const valid = await validMessages(10);
+  await produce(
+    p.bootstrap,
+    p.topic,
+    valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % 2 })),
+  );
+  // A frozen store (as under SIGSTOP) keeps every request; resumed, it works through the first attempts and
+  // the retries together, and each later copy's insert fails on the Bundle.id constraint.
+  p.store.faults.apply({ stalled: true, latencyMs: 200 });
+  const sink = await spawnEventsink({
+    ...p,
+    ordering: null,
+    args: ["--dead-letter-topic", deadLetterTopic, "--request-timeout", "1s", ...POISON_ARGS],
+  });
+  try {
+    await waitUntil("the first attempts held", () => p.store.stats().held >= valid.length, 30_000);
+    // Longer than the bound, and than the probe's outcome stands (PROBE_GAP_MS), as a real freeze can be.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    // Resumed right after a round of retries came, so that those are still waited for.
+    const held = p.store.stats().held;
+    await waitUntil("a round of retries held", () => p.store.stats().held > held, 10_000);
+    p.store.faults.stall(false);
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
+    const raced = sink.lines.filter((line) =>
+      line.msg === "Delivery failed, will retry" &&
+      /duplicate key value violates unique constraint/.test(String(line.reason))
+    );
+    assert.ok(raced.length > 0, "eventsink was answered the race's 500");
+    assert.equal(p.store.stored().length, valid.length);
+    assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
+    const { body } = await get(await endpointUrl(sink), "/metrics");
+    assert.equal(sample(body, "eventsink_records_poisoned_total"), 0);
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(), 0);
   } finally {

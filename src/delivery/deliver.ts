@@ -150,6 +150,7 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
   // A record that met a configuration fault is never given up on, even when its failures alternate with
   // transient ones: a TLS refusal, for one, often shows as a dropped connection on the next attempt.
   let configFault = false;
+  const tally: PoisonTally = { attempts: 0, since: undefined };
   return retryUntilDone<Attempts>(deps, async (attempts) => {
     const startedAt = deps.now();
     const outcome = await deps.attempt(signal);
@@ -185,9 +186,10 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
             `(--retry-give-up): ${outcome.reason}`;
           return { kind: "done", value: rejection(outcome, reason, attempts) };
         }
-        if (!configFault && await isPoison(deps, outcome, attempts, firstAt)) {
+        if (!configFault && await isPoison(deps, outcome, startedAt, tally)) {
           deps.onPoison?.();
-          const reason = `failed on all ${attempts} attempts over ${wholeSeconds(failingMs)} while the ` +
+          const over = wholeSeconds(deps.now() - tally.since!);
+          const reason = `failed on all ${tally.attempts} attempts over ${over} while the ` +
             `EventStore worked, so it is taken as rejected (--poison-after): ${outcome.reason}`;
           return { kind: "done", value: rejection(outcome, reason, attempts) };
         }
@@ -209,16 +211,30 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
   }, signal);
 }
 
-/** Past the poison bound with a 5xx or a timeout, while the EventStore answered others or its probe. */
+/** The failed attempts of a record that count toward the poison bound, and when the first of them began. */
+interface PoisonTally {
+  attempts: number;
+  since: number | undefined;
+}
+
+/**
+ * Counts a failed attempt (a 5xx or a timeout) toward the poison bound when the EventStore worked after it
+ * began (it answered others, or its probe); true once the counted attempts are past the bound. Failures
+ * while it answered nothing say nothing of the record: after a stall, a retry racing its own first attempt
+ * inside the store gets a 500 once, and must not be taken as poison for the timeouts before it.
+ */
 async function isPoison(
   deps: DeliverWithRetriesDeps,
   outcome: Outcome,
-  attempts: number,
-  firstAt: number,
+  startedAt: number,
+  tally: PoisonTally,
 ): Promise<boolean> {
-  if (deps.evidence === undefined || !isPoisonFailure(outcome)) return false;
-  if (!pastPoisonBound(deps.policy.poison, attempts, deps.now() - firstAt)) return false;
-  return await deps.evidence.worksSince(firstAt);
+  const policy = deps.policy.poison;
+  if (policy === undefined || deps.evidence === undefined || !isPoisonFailure(outcome)) return false;
+  if (!(await deps.evidence.worksSince(startedAt))) return false;
+  tally.attempts++;
+  tally.since ??= startedAt;
+  return pastPoisonBound(policy, tally.attempts, deps.now() - tally.since);
 }
 
 /** A record's rejection for `reason`, with the EventStore's diagnostics of `outcome` for the dead letter. */

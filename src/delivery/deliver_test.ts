@@ -149,7 +149,42 @@ Deno.test("deliver: a record failing alone while the EventStore works is taken a
     /^failed on all \d+ attempts over \S+ while the EventStore worked, so it is taken as rejected \(--poison-after\): EventStore answered 500: duplicate key/,
   );
   assert.equal(poisoned, 1);
-  assert.deepEqual(new Set(asked), new Set([0]), "evidence since the first attempt");
+  assert.equal(asked.length, result.attempts, "evidence asked after every failed attempt");
+  assert.equal(asked[0], 0, "since the attempt began");
+});
+
+Deno.test("deliver: failures while the EventStore answered nothing do not count toward poison", async () => {
+  // A store frozen for 10 minutes: every attempt times out. Resumed, it answers the retry racing its own
+  // first attempt 500 (the Bundle.id constraint), then 202.
+  const resumedAt = 600_000;
+  let raced = false;
+  const { deps } = harness([], { maxMs: 60_000, poison: { attempts: 10, afterMs: 300_000 } });
+  let poisoned = 0;
+  const result = await deliverWithRetries({
+    ...deps,
+    attempt: () => {
+      if (deps.now() < resumedAt) {
+        return Promise.resolve({ kind: "retry", reason: "no answer within 30000 ms" });
+      }
+      if (raced) return Promise.resolve({ kind: "delivered", status: 202 });
+      raced = true;
+      return Promise.resolve({
+        kind: "retry",
+        status: 500,
+        reason: "EventStore answered 500: duplicate key",
+      });
+    },
+    evidence: {
+      answered: () => {},
+      // It worked after `since` when it works now: only from its resumption on.
+      worksSince: () => Promise.resolve(deps.now() >= resumedAt),
+      probe: () => Promise.reject(new Error("not used")),
+    },
+    onPoison: () => poisoned++,
+  }, new AbortController().signal);
+  assert.equal(result.kind, "delivered");
+  assert.ok(result.attempts > 10, `after ${result.attempts} attempts`);
+  assert.equal(poisoned, 0);
 });
 
 Deno.test("deliver: an outage is never poison, however long; nor a 429 or a configuration fault", async () => {
