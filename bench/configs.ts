@@ -4,9 +4,21 @@ import type { SizeClass } from "./messages.ts";
 /** eventsink's ordering modes (src/sink/ordering.ts). */
 export type Ordering = "partition" | "key" | "message" | "none";
 
+/** The Kafka clients of the consume-only rows (bench/consume_only.ts). */
+export type ConsumeClient = "kafkajs" | "platformatic";
+
+export const CONSUME_CLIENTS: readonly ConsumeClient[] = ["kafkajs", "platformatic"];
+
+/** The consume-only ceiling of eventsink's own client, which bounds every sink row. */
+export const EVENTSINK_CONSUME: Subject = { kind: "consume", client: "kafkajs" };
+
+/** The @platformatic/kafka release measured: the version pinned in deno.json. */
+export const PLATFORMATIC_KAFKA_VERSION = "2.12.1";
+
 /** One thing to measure, at one size and one EventStore latency. */
 export type Subject =
-  | { kind: "consume" }
+  /** Reading the backlog without HTTP: eventsink's Kafka client, or another one beside it. */
+  | { kind: "consume"; client: ConsumeClient }
   | { kind: "http"; concurrency: number }
   /** The lean store's own ceiling: its Go load generator (`leanstore load`) keeping C POSTs in flight. */
   | { kind: "load"; concurrency: number }
@@ -33,7 +45,9 @@ export const BENTHOS_VERSION = "4.27.0";
 export function subjectName(subject: Subject): string {
   switch (subject.kind) {
     case "consume":
-      return "consume-only ceiling";
+      return subject.client === "kafkajs"
+        ? "consume-only ceiling"
+        : `consume-only, @platformatic/kafka ${PLATFORMATIC_KAFKA_VERSION}`;
     case "http":
       return `HTTP ceiling C=${subject.concurrency}`;
     case "load":

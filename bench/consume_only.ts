@@ -1,40 +1,63 @@
 /**
- * The consume-only ceiling: KafkaJS `eachBatch` over the topic, no HTTP at all, with the consumer settings
- * eventsink uses (src/kafka/). Prints a JSON line {"records", "at"} every 20 ms while records come.
+ * The consume-only ceiling: the topic read through a Kafka client, no HTTP at all. `kafkajs` is eventsink's
+ * client with the consumer settings eventsink uses (src/kafka/); `platformatic` is @platformatic/kafka with
+ * the same fetch settings, measured beside it to see what another pure-JavaScript client would change.
+ * Prints a JSON line {"records", "at"} every 20 ms while records come.
  *
- *   deno run -A bench/consume_only.ts <bootstrap> <topic> <group>
+ *   deno run -A bench/consume_only.ts <kafkajs|platformatic> <bootstrap> <topic> <group>
  */
+import { Consumer } from "@platformatic/kafka";
 import { kafkaClient } from "../tests/support/broker.ts";
 
 const REPORT_EVERY_MS = 20;
-const [bootstrap, topic, group] = Deno.args;
-if (!bootstrap || !topic || !group) {
-  console.error("usage: consume_only.ts <bootstrap> <topic> <group>");
+const FETCH = { maxWaitTime: 100, maxBytesPerPartition: 256 * 1024 };
+const [client, bootstrap, topic, group] = Deno.args;
+if ((client !== "kafkajs" && client !== "platformatic") || !bootstrap || !topic || !group) {
+  console.error("usage: consume_only.ts <kafkajs|platformatic> <bootstrap> <topic> <group>");
   Deno.exit(2);
 }
 let records = 0;
 let lastAt = 0;
 let reported = -1;
-const consumer = kafkaClient(bootstrap).consumer({
-  groupId: group,
-  sessionTimeout: 30_000,
-  heartbeatInterval: 3_000,
-  maxWaitTimeInMs: 500,
-  allowAutoTopicCreation: false,
-});
-await consumer.connect();
-await consumer.subscribe({ topic, fromBeginning: true });
-await consumer.run({
-  eachBatchAutoResolve: false,
-  eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-    // Touch every value, as a sink would when it hands the bytes on.
-    for (const message of batch.messages) if (message.value) records++;
-    lastAt = Date.now();
-    const last = batch.messages.at(-1);
-    if (last) resolveOffset(last.offset);
-    await heartbeat();
-  },
-});
+// Touch every value, as a sink would when it hands the bytes on.
+const seen = (value: Uint8Array | null) => {
+  if (value) records++;
+  lastAt = Date.now();
+};
+if (client === "kafkajs") {
+  const consumer = kafkaClient(bootstrap).consumer({
+    groupId: group,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 3_000,
+    maxWaitTimeInMs: FETCH.maxWaitTime,
+    maxBytesPerPartition: FETCH.maxBytesPerPartition,
+    allowAutoTopicCreation: false,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: ({ batch, resolveOffset }) => {
+      for (const message of batch.messages) seen(message.value);
+      const last = batch.messages.at(-1);
+      if (last) resolveOffset(last.offset);
+      return Promise.resolve();
+    },
+  });
+} else {
+  const consumer = new Consumer({
+    clientId: "eventsink-bench",
+    groupId: group,
+    bootstrapBrokers: [bootstrap],
+    sessionTimeout: 10_000,
+    heartbeatInterval: 3_000,
+    autocommit: false,
+    ...FETCH,
+  });
+  const stream = await consumer.consume({ topics: [topic], mode: "earliest" });
+  stream.on("data", (message) => seen(message.value));
+}
 console.log(JSON.stringify({ ready: true }));
 setInterval(() => {
   if (records === reported) return;

@@ -1,7 +1,7 @@
 /**
  * Measuring one configuration over a bounded window: start it on the backlog (a fresh consumer group),
  * wait for its first stored record, skip a warm-up, then count what the stand-in accepted (or, for the
- * consume-only ceiling, what KafkaJS handed over) until the window is over or the backlog is done.
+ * consume-only rows, what the Kafka client handed over) until the window is over or the backlog is done.
  */
 import { uniqueName } from "../tests/support/broker.ts";
 import { spawnProcess, spawnScript } from "./children.ts";
@@ -172,10 +172,14 @@ async function start(bench: Bench, spec: RunSpec): Promise<Running> {
   switch (subject.kind) {
     case "consume": {
       let latest: Progress = { count: 0, at: Date.now(), firstAt: undefined, lastAt: undefined };
-      const process = spawnScript("consume_only.ts", [bench.bootstrap, topic, group], (line) => {
-        const { records, at } = JSON.parse(line) as { records: number; at: number };
-        latest = { count: records, at, firstAt: latest.firstAt ?? at, lastAt: at };
-      });
+      const process = spawnScript(
+        "consume_only.ts",
+        [subject.client, bench.bootstrap, topic, group],
+        (line) => {
+          const { records, at } = JSON.parse(line) as { records: number; at: number };
+          latest = { count: records, at, firstAt: latest.firstAt ?? at, lastAt: at };
+        },
+      );
       await process.firstLine;
       return {
         pid: process.pid,

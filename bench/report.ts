@@ -1,5 +1,16 @@
 /** The benchmark's markdown report: figures, definitions, the issue's targets. Pure. */
-import { concurrencyOf, latencyBound, type RunSpec, specKey, type Subject, subjectName } from "./configs.ts";
+import {
+  concurrencyOf,
+  CONSUME_CLIENTS,
+  type ConsumeClient,
+  EVENTSINK_CONSUME,
+  latencyBound,
+  PLATFORMATIC_KAFKA_VERSION,
+  type RunSpec,
+  specKey,
+  type Subject,
+  subjectName,
+} from "./configs.ts";
 import type { LiveResult } from "./live.ts";
 import type { RunResult } from "./measure.ts";
 import type { MemoryResult } from "./memory.ts";
@@ -79,13 +90,9 @@ export function renderReport(options: BenchOptions, facts: RunFacts, measured: M
       `## Throughput, ${SIZE_TITLES[size]} (${kb(facts.recordBytes[size])} per record on average)`,
       "",
     );
-    const consume = rows.get(specKey({ subject: { kind: "consume" }, size, latencyMs: 0 }));
-    if (consume) {
-      out.push(
-        `Consume-only ceiling (KafkaJS eachBatch, no HTTP): **${rate(consume.rate.median)} records/s** ` +
-          `(${spread(consume.rate)}), peak RSS ${mb(consume.peakRssMb)}, ${cpu(consume)}.`,
-        "",
-      );
+    for (const client of CONSUME_CLIENTS) {
+      const consume = rows.get(specKey({ subject: { kind: "consume", client }, size, latencyMs: 0 }));
+      if (consume) out.push(consumeLine(client, consume), "");
     }
     out.push(...standInCeiling(size, rows, facts.store), "");
     for (const latencyMs of options.latencies) {
@@ -238,7 +245,7 @@ function boundOf(row: Row, rows: Map<string, Row>, options: BenchOptions): Bound
   if (c === undefined) return undefined;
   const terms: Bound[] = [{ value: latencyBound(c, latencyMs), limit: "C/L" }];
   if (subject.kind !== "http" && subject.kind !== "load") {
-    const consume = rows.get(specKey({ subject: { kind: "consume" }, size, latencyMs: 0 }));
+    const consume = rows.get(specKey({ subject: EVENTSINK_CONSUME, size, latencyMs: 0 }));
     if (consume) terms.push({ value: consume.rate.median, limit: "consume" });
     const http = rows.get(specKey({ subject: { kind: "http", concurrency: c }, size, latencyMs }));
     if (http) terms.push({ value: http.rate.median, limit: "HTTP" });
@@ -316,7 +323,7 @@ function targets(options: BenchOptions, rows: Map<string, Row>, memory: MemoryRe
       );
     }
     const defaults = find({ kind: "eventsink" }, size, 0);
-    const consume = find({ kind: "consume" }, size, 0);
+    const consume = find(EVENTSINK_CONSUME, size, 0);
     if (defaults && consume) {
       const share = defaults.rate.median / consume.rate.median;
       const http = find({ kind: "http", concurrency: options.partitions }, size, 0);
@@ -340,6 +347,16 @@ function targets(options: BenchOptions, rows: Map<string, Row>, memory: MemoryRe
   return lines;
 }
 
-function cpu(row: Row): string {
-  return `CPU ${fixed(row.cpuS, 1)} s in ${fixed(row.windowS, 1)} s`;
+/** A consume-only row as a sentence: its rate, memory and the CPU it and the broker spend per record. */
+function consumeLine(client: ConsumeClient, row: Row): string {
+  const who = client === "kafkajs"
+    ? "Consume-only ceiling (KafkaJS eachBatch, no HTTP)"
+    : `Consume-only with @platformatic/kafka ${PLATFORMATIC_KAFKA_VERSION} instead (same fetch settings)`;
+  const brokerUs = (row.cores.broker / row.rate.median) * 1e6;
+  return `${who}: **${rate(row.rate.median)} records/s** (${spread(row.rate)}), peak RSS ${
+    mb(row.peakRssMb)
+  } MB, CPU ${fixed(row.cpuS, 1)} s in ${fixed(row.windowS, 1)} s (${
+    fixed(row.cpuUsPerRecord, 0)
+  } µs per record; ` +
+    `the broker's ${fixed(brokerUs, 0)} µs).`;
 }

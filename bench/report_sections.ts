@@ -83,10 +83,11 @@ export function definitions(options: BenchOptions, benthos: boolean, store: Stor
         "checks and stores nothing (the sinks' messages are the backlog's valid ones)."
       : "- **stand-in**: bench/store_host.ts, the test stand-in (tests/support/eventstore.ts) in a Deno " +
         "process of its own: it checks and stores every message (Go was missing, so the lean store was not built).",
-    "- **records/s**: records the stand-in answered 2xx (for the consume-only ceiling: records KafkaJS " +
+    "- **records/s**: records the stand-in answered 2xx (for the consume-only rows: records the Kafka client " +
     "handed over) during the window, divided by its length. ⁽ᵉ⁾: the backlog ran out before the window " +
-    "ended (window ends with the last record). The consume-only ceiling has no warm-up: it is measured from " +
-    "its first batch, as it runs through a backlog in seconds.",
+    "ended (window ends with the last record). The consume-only rows have no warm-up: they are measured from " +
+    "their first batch, as they run through a backlog in seconds. The @platformatic/kafka row is there to " +
+    "weigh a change of client: eventsink runs on KafkaJS.",
     "- **C**: requests that can be in flight — `--max-in-flight` for key and none; min(in-flight, P = " +
     `${options.partitions} partitions) for partition order; 1 for the naive sink. **L**: injected latency.`,
     "- **bound**: min(C/L, consume-only ceiling, HTTP ceiling at the same C, L and size); C/L is ∞ at 0 ms. " +

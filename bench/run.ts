@@ -17,6 +17,7 @@ import { cleanUpAll, onCleanUp } from "./children.ts";
 import {
   benthosSubjects,
   concurrencyOf,
+  CONSUME_CLIENTS,
   LOAD_CONCURRENCIES,
   type RunSpec,
   sinkSubjects,
@@ -304,7 +305,9 @@ function specsOf(options: BenchOptions, benthos: boolean, lean: boolean): RunSpe
     a - b
   );
   for (const size of options.sizes) {
-    specs.push({ subject: { kind: "consume" }, size, latencyMs: 0 });
+    for (const client of CONSUME_CLIENTS) {
+      specs.push({ subject: { kind: "consume", client }, size, latencyMs: 0 });
+    }
     for (const latencyMs of options.latencies) {
       for (const concurrency of concurrencies) {
         specs.push({ subject: { kind: "http", concurrency }, size, latencyMs });
