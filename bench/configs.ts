@@ -45,9 +45,10 @@ export const BENTHOS_VERSION = "4.27.0";
 export function subjectName(subject: Subject): string {
   switch (subject.kind) {
     case "consume":
-      return subject.client === "kafkajs"
-        ? "consume-only ceiling"
-        : `consume-only, @platformatic/kafka ${PLATFORMATIC_KAFKA_VERSION}`;
+      // Results saved before the second client have no `client`: theirs is KafkaJS.
+      return subject.client === "platformatic"
+        ? `consume-only, @platformatic/kafka ${PLATFORMATIC_KAFKA_VERSION}`
+        : "consume-only ceiling";
     case "http":
       return `HTTP ceiling C=${subject.concurrency}`;
     case "load":
