@@ -259,6 +259,33 @@ Deno.test("500 for a new message that reuses a stored Bundle.id, every time", as
   }
 });
 
+Deno.test("copies of one new message at once: one 202, the rest 202 or 500 on a unique constraint", async () => {
+  await using target = await openTarget();
+  const message = fresh();
+  // Copies in flight together can all find the message id absent; every insert after the first fails.
+  const replies = await Promise.all(Array.from({ length: 4 }, () => send(target, message)));
+  for (const reply of replies) {
+    if (reply.status === 202) continue;
+    assert.match(
+      exceptionOf(reply, 500),
+      /duplicate key value violates unique constraint "event_bundle_id_key"/,
+    );
+  }
+  assert.ok(replies.some((reply) => reply.status === 202), "one copy is stored");
+  assertEmpty(await send(target, message), 202);
+  // One message id under two Bundle.ids: the later is 409 when it finds the first, else the constraint.
+  const first = fresh();
+  const pair = await Promise.all([send(target, first), send(target, { ...first, id: crypto.randomUUID() })]);
+  assert.deepEqual(pair.filter((reply) => reply.status === 202).length, 1, pair.map((r) => r.text).join());
+  for (const reply of pair.filter((reply) => reply.status !== 202)) {
+    if (reply.status === 409) continue;
+    assert.match(
+      exceptionOf(reply, 500),
+      /unique constraint "event_message_id_key"\n {2}Detail: Key \(message_id\)=/,
+    );
+  }
+});
+
 Deno.test("500 for a FHIR resource that is not a Bundle", async () => {
   await using target = await openTarget();
   for (const resource of [{ resourceType: "Patient", id: crypto.randomUUID() }, header(fresh())]) {
