@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
-import { endpointUrl, spawnEventsink } from "./support/eventsink_process.ts";
+import { endpointUrl, type EventsinkProcess, spawnEventsink } from "./support/eventsink_process.ts";
 import {
   message,
   openPipeline,
@@ -27,6 +27,14 @@ const POISON_ARGS = [
   "--retry-max",
   "500ms",
 ];
+
+/** The metric counts `poisoned` poison records, and eventsink then stops cleanly on SIGTERM. */
+async function assertPoisonedThenStop(sink: EventsinkProcess, poisoned: number): Promise<void> {
+  const { body } = await get(await endpointUrl(sink), "/metrics");
+  assert.equal(sample(body, "eventsink_records_poisoned_total"), poisoned);
+  sink.signal("SIGTERM");
+  assert.equal(await sink.exited(), 0);
+}
 
 Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lettered with the store's 500; the rest delivered", async () => {
   await using p = await openPipeline(1);
@@ -57,10 +65,7 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
     );
     assert.ok(Number(headerText(letter!, "eventsink.error.attempts")) >= 3);
     assert.ok(tookS < 60, `the partition moved on within the bound (${tookS.toFixed(1)} s)`);
-    const { body } = await get(await endpointUrl(sink), "/metrics");
-    assert.equal(sample(body, "eventsink_records_poisoned_total"), 1);
-    sink.signal("SIGTERM");
-    assert.equal(await sink.exited(), 0);
+    await assertPoisonedThenStop(sink, 1);
   } finally {
     await sink.close();
   }
@@ -127,10 +132,7 @@ Deno.test("poison: after a stall longer than the bound, retries that raced their
     assert.ok(raced.length > 0, "eventsink was answered the race's 500");
     assert.equal(p.store.stored().length, valid.length);
     assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
-    const { body } = await get(await endpointUrl(sink), "/metrics");
-    assert.equal(sample(body, "eventsink_records_poisoned_total"), 0);
-    sink.signal("SIGTERM");
-    assert.equal(await sink.exited(), 0);
+    await assertPoisonedThenStop(sink, 0);
   } finally {
     await sink.close();
   }
