@@ -186,7 +186,7 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
             `(--retry-give-up): ${outcome.reason}`;
           return { kind: "done", value: rejection(outcome, reason, attempts) };
         }
-        if (!configFault && await isPoison(deps, outcome, startedAt, tally)) {
+        if (!configFault && await isPoison(deps, outcome, { attempts, firstAt, startedAt }, tally)) {
           deps.onPoison?.();
           const over = wholeSeconds(deps.now() - tally.since!);
           const reason = `failed on all ${tally.attempts} attempts over ${over} while the ` +
@@ -219,21 +219,26 @@ interface PoisonTally {
 
 /**
  * Counts a failed attempt (a 5xx or a timeout) toward the poison bound when the EventStore worked after it
- * began (it answered others, or its probe); true once the counted attempts are past the bound. Failures
- * while it answered nothing say nothing of the record: after a stall, a retry racing its own first attempt
- * inside the store gets a 500 once, and must not be taken as poison for the timeouts before it.
+ * began; true once the counted attempts are past the bound. Failures while it answered nothing say nothing
+ * of the record: after a stall, a retry racing its own first attempt inside the store gets a 500 once, and
+ * must not be taken as poison for the timeouts before it. Another message's answer is the evidence; the
+ * probe, which costs the store a request, only once the record is past the bound on all its failures.
  */
 async function isPoison(
   deps: DeliverWithRetriesDeps,
   outcome: Outcome,
-  startedAt: number,
+  record: { attempts: number; firstAt: number; startedAt: number },
   tally: PoisonTally,
 ): Promise<boolean> {
-  const policy = deps.policy.poison;
-  if (policy === undefined || deps.evidence === undefined || !isPoisonFailure(outcome)) return false;
-  if (!(await deps.evidence.worksSince(startedAt))) return false;
+  const { poison: policy } = deps.policy;
+  const { evidence } = deps;
+  if (policy === undefined || evidence === undefined || !isPoisonFailure(outcome)) return false;
+  const worked = evidence.answeredSince(record.startedAt) ||
+    (pastPoisonBound(policy, record.attempts, deps.now() - record.firstAt) &&
+      await evidence.worksSince(record.startedAt));
+  if (!worked) return false;
   tally.attempts++;
-  tally.since ??= startedAt;
+  tally.since ??= record.startedAt;
   return pastPoisonBound(policy, tally.attempts, deps.now() - tally.since);
 }
 

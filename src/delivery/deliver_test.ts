@@ -119,7 +119,8 @@ Deno.test("deliver: an abort ends the retries and rejects, leaving the record un
   await assert.rejects(deliverWithRetries(deps, controller.signal), /revoked/);
 });
 
-Deno.test("deliver: a record failing alone while the EventStore works is taken as rejected, as poison", async () => {
+/** Delivers a record answered 500 every time, with evidence that answers and probes as told. */
+async function deliverPoison(evidence: { answers: boolean; probe: boolean }) {
   const answers = Array.from({ length: 1_000 }, (): Outcome => ({
     kind: "retry",
     status: 500,
@@ -127,30 +128,44 @@ Deno.test("deliver: a record failing alone while the EventStore works is taken a
   }));
   const { deps } = harness(answers, { maxMs: 60_000, poison: { attempts: 10, afterMs: 300_000 } });
   let poisoned = 0;
-  const asked: number[] = [];
+  const probedAt: number[] = [];
   const result = await deliverWithRetries({
     ...deps,
     evidence: {
       answered: () => {},
-      worksSince: (since) => {
-        asked.push(since);
-        return Promise.resolve(true);
+      answeredSince: () => evidence.answers,
+      worksSince: () => {
+        probedAt.push(deps.now());
+        return Promise.resolve(evidence.probe);
       },
       probe: () => Promise.reject(new Error("not used")),
     },
     onPoison: () => poisoned++,
   }, new AbortController().signal);
+  return { result, poisoned, probedAt, endedAt: deps.now() };
+}
+
+Deno.test("deliver: a record failing alone while others are answered is taken as rejected, as poison", async () => {
+  const { result, poisoned, probedAt, endedAt } = await deliverPoison({ answers: true, probe: false });
   assert.equal(result.kind, "rejected");
   assert.ok(result.attempts >= 10, `after ${result.attempts} attempts`);
-  assert.ok(deps.now() >= 300_000, `after ${deps.now()} ms`);
+  assert.ok(endedAt >= 300_000 && endedAt < 400_000, `after ${endedAt} ms`);
   assert.equal((result as { status: number }).status, 500);
   assert.match(
     (result as { reason: string }).reason,
     /^failed on all \d+ attempts over \S+ while the EventStore worked, so it is taken as rejected \(--poison-after\): EventStore answered 500: duplicate key/,
   );
   assert.equal(poisoned, 1);
-  assert.equal(asked.length, result.attempts, "evidence asked after every failed attempt");
-  assert.equal(asked[0], 0, "since the attempt began");
+  assert.deepEqual(probedAt, [], "answers about other messages need no probe");
+});
+
+Deno.test("deliver: with nothing else answered, the probe is the evidence, asked only past the bound", async () => {
+  const { result, poisoned, probedAt, endedAt } = await deliverPoison({ answers: false, probe: true });
+  assert.equal(result.kind, "rejected");
+  assert.equal(poisoned, 1);
+  assert.ok(probedAt.length > 0 && probedAt[0]! >= 300_000, `first probed at ${probedAt[0]} ms`);
+  // The attempts before the first probe are not known to have failed while the store worked.
+  assert.ok(endedAt >= probedAt[0]! + 300_000, `poison at ${endedAt} ms`);
 });
 
 Deno.test("deliver: failures while the EventStore answered nothing do not count toward poison", async () => {
@@ -177,6 +192,7 @@ Deno.test("deliver: failures while the EventStore answered nothing do not count 
     evidence: {
       answered: () => {},
       // It worked after `since` when it works now: only from its resumption on.
+      answeredSince: () => deps.now() >= resumedAt,
       worksSince: () => Promise.resolve(deps.now() >= resumedAt),
       probe: () => Promise.reject(new Error("not used")),
     },
@@ -204,6 +220,7 @@ Deno.test("deliver: an outage is never poison, however long; nor a 429 or a conf
       ...deps,
       evidence: {
         answered: () => {},
+        answeredSince: () => false,
         worksSince: () => Promise.resolve(works),
         probe: () => Promise.reject(),
       },
@@ -219,6 +236,7 @@ Deno.test("deliver: answers about messages are evidence that the EventStore work
     ...deps,
     evidence: {
       answered: () => answered++,
+      answeredSince: () => false,
       worksSince: () => Promise.resolve(false),
       probe: () => Promise.reject(),
     },
@@ -228,6 +246,7 @@ Deno.test("deliver: answers about messages are evidence that the EventStore work
     ...delivered.deps,
     evidence: {
       answered: () => answered++,
+      answeredSince: () => false,
       worksSince: () => Promise.resolve(false),
       probe: () => Promise.reject(),
     },

@@ -18,6 +18,8 @@ export const PROBE_GAP_MS = 10_000;
 export interface StoreEvidence {
   /** The EventStore answered about a message (delivered or rejected it). */
   answered(): void;
+  /** Whether the EventStore answered about a message after `since` (no probe). */
+  answeredSince(since: number): boolean;
   /**
    * Whether the EventStore worked after `since`: it answered about a message, or a probe succeeded. Probes
    * (shared, at most every PROBE_GAP_MS) only when no answer says so.
@@ -59,6 +61,7 @@ export function createStoreEvidence(probe: () => Promise<Outcome>, now: () => nu
     answered() {
       answeredAt = now();
     },
+    answeredSince: (since) => answeredAt > since,
     async worksSince(since) {
       if (answeredAt > since) return true;
       const recent = last !== undefined && now() - last.at < PROBE_GAP_MS ? last : undefined;

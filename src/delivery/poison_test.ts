@@ -44,6 +44,9 @@ Deno.test("poison evidence: an answer about another message after the first fail
   assert.equal(await e.store.worksSince(since), true);
   assert.equal(await e.store.worksSince(e.now() + 1), false, "not after a later first failure, which probes");
   assert.equal(e.probes(), 1);
+  assert.equal(e.store.answeredSince(since), true);
+  assert.equal(e.store.answeredSince(e.now()), false, "answeredSince never probes");
+  assert.equal(e.probes(), 1);
 });
 
 Deno.test("poison evidence: without answers a probe decides, at most once per interval, shared", async () => {
