@@ -72,7 +72,8 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
 });
 
 Deno.test("poison: an outage of every request (the probe's too) dead-letters nothing; all delivered after it", async () => {
-  await using p = await openPipeline(2);
+  // One partition in partition order: one record fails at a time, alone, so the probe is what decides.
+  await using p = await openPipeline(1);
   const deadLetterTopic = uniqueName("dead");
   await createTopic(p.bootstrap, deadLetterTopic, 1);
   const valid = await validMessages(40);
@@ -80,7 +81,7 @@ Deno.test("poison: an outage of every request (the probe's too) dead-letters not
   await produce(
     p.bootstrap,
     p.topic,
-    valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % 2 })),
+    valid.map((m) => ({ value: m.bytes, headers: FHIR_JSON })),
   );
   const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS] });
   try {
@@ -93,6 +94,35 @@ Deno.test("poison: an outage of every request (the probe's too) dead-letters not
     assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
     sink.signal("SIGTERM");
     assert.equal(await sink.exited(), 0);
+  } finally {
+    await sink.close();
+  }
+});
+
+Deno.test("poison: a store that cannot write (500 to every message) but answers its search dead-letters nothing", async () => {
+  await using p = await openPipeline(2);
+  const deadLetterTopic = uniqueName("dead");
+  await createTopic(p.bootstrap, deadLetterTopic, 1);
+  const valid = await validMessages(40);
+  // As the real store on a read-only PostgreSQL: "cannot execute INSERT in a read-only transaction".
+  for (const m of valid) p.store.faults.failMessage(m.messageId, 500);
+  await produce(
+    p.bootstrap,
+    p.topic,
+    valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % 2 })),
+  );
+  const sink = await spawnEventsink({
+    ...p,
+    ordering: null,
+    args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS],
+  });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    for (const m of valid) p.store.faults.failMessage(m.messageId, null);
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
+    assert.equal(p.store.stored().length, 40);
+    assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
+    await assertPoisonedThenStop(sink, 0);
   } finally {
     await sink.close();
   }

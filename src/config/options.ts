@@ -158,8 +158,8 @@ export const OPTIONS = [
     default: "5m",
     value: "duration|off",
     help: "Treat a message as rejected once it has failed this long (and --poison-attempts times) with 5xx " +
-      "or timeouts while the EventStore answered other messages or a probe: a poison record, not an outage " +
-      "(failures while it answered nothing do not count).",
+      "or timeouts while the EventStore stored other messages (or, no other record failing, answered a " +
+      "probe): a poison record, not an outage.",
   },
   {
     flag: "poison-attempts",

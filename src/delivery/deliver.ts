@@ -155,7 +155,8 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
     const startedAt = deps.now();
     const outcome = await deps.attempt(signal);
     deps.observe?.(outcome, deps.now() - startedAt);
-    if (outcome.kind === "delivered" || outcome.kind === "rejected") deps.evidence?.answered();
+    // Only a stored message shows the store works: during a write outage it still validates and rejects.
+    if (outcome.kind === "delivered") deps.evidence?.stored();
     switch (outcome.kind) {
       case "delivered":
         if (attempts > 1) deps.log.info("Delivered after retries", { attempts, status: outcome.status });
@@ -208,21 +209,24 @@ export function deliverWithRetries(deps: DeliverWithRetriesDeps, signal: AbortSi
         }
         return { kind: "again" };
     }
-  }, signal);
+  }, signal).finally(() => tally.stopFailing?.());
 }
 
 /** The failed attempts of a record that count toward the poison bound, and when the first of them began. */
 interface PoisonTally {
   attempts: number;
   since: number | undefined;
+  /** Ends this record's place among the records failing now, once it failed. */
+  stopFailing?: () => void;
 }
 
 /**
  * Counts a failed attempt (a 5xx or a timeout) toward the poison bound when the EventStore worked after it
  * began; true once the counted attempts are past the bound. Failures while it answered nothing say nothing
  * of the record: after a stall, a retry racing its own first attempt inside the store gets a 500 once, and
- * must not be taken as poison for the timeouts before it. Another message's answer is the evidence; the
- * probe, which costs the store a request, only once the record is past the bound on all its failures.
+ * must not be taken as poison for the timeouts before it. Another message stored is the evidence; the probe,
+ * which costs the store a request, only once the record is past the bound on all its failures, and only
+ * while no other record fails (a store that cannot write answers its search all the same).
  */
 async function isPoison(
   deps: DeliverWithRetriesDeps,
@@ -233,7 +237,8 @@ async function isPoison(
   const { poison: policy } = deps.policy;
   const { evidence } = deps;
   if (policy === undefined || evidence === undefined || !isPoisonFailure(outcome)) return false;
-  const worked = evidence.answeredSince(record.startedAt) ||
+  tally.stopFailing ??= evidence.failing();
+  const worked = evidence.storedSince(record.startedAt) ||
     (pastPoisonBound(policy, record.attempts, deps.now() - record.firstAt) &&
       await evidence.worksSince(record.startedAt));
   if (!worked) return false;

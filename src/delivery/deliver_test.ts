@@ -132,8 +132,9 @@ async function deliverPoison(evidence: { answers: boolean; probe: boolean }) {
   const result = await deliverWithRetries({
     ...deps,
     evidence: {
-      answered: () => {},
-      answeredSince: () => evidence.answers,
+      stored: () => {},
+      failing: () => () => {},
+      storedSince: () => evidence.answers,
       worksSince: () => {
         probedAt.push(deps.now());
         return Promise.resolve(evidence.probe);
@@ -190,9 +191,10 @@ Deno.test("deliver: failures while the EventStore answered nothing do not count 
       });
     },
     evidence: {
-      answered: () => {},
+      stored: () => {},
+      failing: () => () => {},
       // It worked after `since` when it works now: only from its resumption on.
-      answeredSince: () => deps.now() >= resumedAt,
+      storedSince: () => deps.now() >= resumedAt,
       worksSince: () => Promise.resolve(deps.now() >= resumedAt),
       probe: () => Promise.reject(new Error("not used")),
     },
@@ -219,8 +221,9 @@ Deno.test("deliver: an outage is never poison, however long; nor a 429 or a conf
     const result = await deliverWithRetries({
       ...deps,
       evidence: {
-        answered: () => {},
-        answeredSince: () => false,
+        stored: () => {},
+        failing: () => () => {},
+        storedSince: () => false,
         worksSince: () => Promise.resolve(works),
         probe: () => Promise.reject(),
       },
@@ -229,29 +232,21 @@ Deno.test("deliver: an outage is never poison, however long; nor a 429 or a conf
   }
 });
 
-Deno.test("deliver: answers about messages are evidence that the EventStore works", async () => {
-  const { deps } = harness([{ kind: "rejected", status: 422, reason: "x" }]);
-  let answered = 0;
-  await deliverWithRetries({
-    ...deps,
-    evidence: {
-      answered: () => answered++,
-      answeredSince: () => false,
-      worksSince: () => Promise.resolve(false),
-      probe: () => Promise.reject(),
-    },
-  }, new AbortController().signal);
+Deno.test("deliver: a message stored is evidence that the EventStore works; a rejection is not", async () => {
+  let stored = 0;
+  const evidence = {
+    stored: () => stored++,
+    storedSince: () => false,
+    failing: () => () => {},
+    worksSince: () => Promise.resolve(false),
+    probe: () => Promise.reject(),
+  };
+  const rejected = harness([{ kind: "rejected", status: 422, reason: "x" }]);
+  await deliverWithRetries({ ...rejected.deps, evidence }, new AbortController().signal);
+  assert.equal(stored, 0, "a store that cannot write still validates and rejects");
   const delivered = harness([]);
-  await deliverWithRetries({
-    ...delivered.deps,
-    evidence: {
-      answered: () => answered++,
-      answeredSince: () => false,
-      worksSince: () => Promise.resolve(false),
-      probe: () => Promise.reject(),
-    },
-  }, new AbortController().signal);
-  assert.equal(answered, 2);
+  await deliverWithRetries({ ...delivered.deps, evidence }, new AbortController().signal);
+  assert.equal(stored, 1);
 });
 
 const UNKNOWN_REQUEST: Outcome = {

@@ -14,15 +14,17 @@ export interface PoisonPolicy {
 /** How often, at most, the EventStore is probed; a probe's outcome stands that long. */
 export const PROBE_GAP_MS = 10_000;
 
-/** Evidence that the EventStore works: answers about messages, and a light authenticated probe. */
+/** Evidence that the EventStore works: messages it stored, and a light authenticated probe. */
 export interface StoreEvidence {
-  /** The EventStore answered about a message (delivered or rejected it). */
-  answered(): void;
-  /** Whether the EventStore answered about a message after `since` (no probe). */
-  answeredSince(since: number): boolean;
+  /** The EventStore stored a message (answered 2xx). */
+  stored(): void;
+  /** Whether the EventStore stored a message after `since` (no probe). */
+  storedSince(since: number): boolean;
+  /** A record began failing with 5xx or timeouts; the returned function says its delivery ended. */
+  failing(): () => void;
   /**
-   * Whether the EventStore worked after `since`: it answered about a message, or a probe succeeded. Probes
-   * (shared, at most every PROBE_GAP_MS) only when no answer says so.
+   * Whether the EventStore worked after `since`: it stored a message, or — while no other record fails — a
+   * probe succeeded. Probes (shared, at most every PROBE_GAP_MS) only when no stored message says so.
    */
   worksSince(since: number): Promise<boolean>;
   /** Probes now unless one ran within PROBE_GAP_MS; gives that probe's outcome. */
@@ -46,7 +48,8 @@ export function pastPoisonBound(
 
 /** Collects the evidence; `probe` asks the EventStore something light with eventsink's credentials. */
 export function createStoreEvidence(probe: () => Promise<Outcome>, now: () => number): StoreEvidence {
-  let answeredAt = -Infinity;
+  let storedAt = -Infinity;
+  let failingRecords = 0;
   let last: { at: number; outcome: Outcome } | undefined;
   let running: Promise<Outcome> | undefined;
   const works = (outcome: Outcome) => outcome.kind === "delivered";
@@ -58,12 +61,23 @@ export function createStoreEvidence(probe: () => Promise<Outcome>, now: () => nu
     }).finally(() => (running = undefined));
   };
   const evidence: StoreEvidence = {
-    answered() {
-      answeredAt = now();
+    stored() {
+      storedAt = now();
     },
-    answeredSince: (since) => answeredAt > since,
+    storedSince: (since) => storedAt > since,
+    failing() {
+      failingRecords++;
+      let ended = false;
+      return () => {
+        if (!ended) failingRecords--;
+        ended = true;
+      };
+    },
     async worksSince(since) {
-      if (answeredAt > since) return true;
+      if (storedAt > since) return true;
+      // Several records failing and none stored is the store's fault, whatever its search answers: a
+      // PostgreSQL that cannot write (disk full, read-only) still serves the probe.
+      if (failingRecords > 1) return false;
       const recent = last !== undefined && now() - last.at < PROBE_GAP_MS ? last : undefined;
       if (recent) return recent.at > since && works(recent.outcome);
       return works(await evidence.probe());

@@ -36,16 +36,16 @@ function evidence(probeAnswers: Outcome[]) {
   return { store, tick: (ms: number) => (clock += ms), now: () => clock, probes: () => probes };
 }
 
-Deno.test("poison evidence: an answer about another message after the first failure needs no probe", async () => {
+Deno.test("poison evidence: a message stored after the first failure needs no probe", async () => {
   const e = evidence([]);
   const since = e.now();
   e.tick(10);
-  e.store.answered();
+  e.store.stored();
   assert.equal(await e.store.worksSince(since), true);
   assert.equal(await e.store.worksSince(e.now() + 1), false, "not after a later first failure, which probes");
   assert.equal(e.probes(), 1);
-  assert.equal(e.store.answeredSince(since), true);
-  assert.equal(e.store.answeredSince(e.now()), false, "answeredSince never probes");
+  assert.equal(e.store.storedSince(since), true);
+  assert.equal(e.store.storedSince(e.now()), false, "storedSince never probes");
   assert.equal(e.probes(), 1);
 });
 
@@ -72,4 +72,19 @@ Deno.test("poison evidence: probe() gives the last outcome within the interval",
   e.tick(1);
   assert.deepEqual(await e.store.probe(), DOWN);
   assert.equal(e.probes(), 2);
+});
+
+Deno.test("poison evidence: while other records fail too and none is stored, the probe is not asked", async () => {
+  const e = evidence([DELIVERED, DELIVERED]);
+  const since = e.now();
+  const first = e.store.failing();
+  const second = e.store.failing();
+  e.tick(1);
+  assert.equal(await e.store.worksSince(since), false, "a store that cannot write serves its search");
+  assert.equal(e.probes(), 0);
+  second();
+  second();
+  assert.equal(await e.store.worksSince(since), true, "failing alone, the probe decides");
+  assert.equal(e.probes(), 1);
+  first();
 });
