@@ -28,6 +28,28 @@ const POISON_ARGS = [
   "500ms",
 ];
 
+/** A pipeline with a dead-letter topic and `count` valid messages produced over its partitions. */
+async function openWithMessages(partitions: number, count: number) {
+  const p = await openPipeline(partitions);
+  const deadLetterTopic = uniqueName("dead");
+  await createTopic(p.bootstrap, deadLetterTopic, 1);
+  const valid = await validMessages(count);
+  const records = valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % partitions }));
+  await produce(p.bootstrap, p.topic, records);
+  return { p, deadLetterTopic, valid };
+}
+
+/** Every message was stored and committed, none dead-lettered or counted poison; a SIGTERM stops it. */
+async function assertAllDelivered(
+  { p, deadLetterTopic, valid }: Awaited<ReturnType<typeof openWithMessages>>,
+  sink: EventsinkProcess,
+): Promise<void> {
+  await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
+  assert.equal(p.store.stored().length, valid.length);
+  assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
+  await assertPoisonedThenStop(sink, 0);
+}
+
 /** The metric counts `poisoned` poison records, and eventsink then stops cleanly on SIGTERM. */
 async function assertPoisonedThenStop(sink: EventsinkProcess, poisoned: number): Promise<void> {
   const { body } = await get(await endpointUrl(sink), "/metrics");
@@ -73,96 +95,65 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
 
 Deno.test("poison: an outage of every request (the probe's too) dead-letters nothing; all delivered after it", async () => {
   // One partition in partition order: one record fails at a time, alone, so the probe is what decides.
-  await using p = await openPipeline(1);
-  const deadLetterTopic = uniqueName("dead");
-  await createTopic(p.bootstrap, deadLetterTopic, 1);
-  const valid = await validMessages(40);
+  const run = await openWithMessages(1, 40);
+  await using p = run.p;
   p.store.faults.outage({ status: 503 });
-  await produce(
-    p.bootstrap,
-    p.topic,
-    valid.map((m) => ({ value: m.bytes, headers: FHIR_JSON })),
-  );
-  const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS] });
+  const sink = await spawnEventsink({
+    ...p,
+    args: ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS],
+  });
   try {
     // Past the bound several times over: each record was tried often, and the probe was asked.
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     assert.ok(p.store.requests().some((r) => r.method === "GET" && r.status === 503), "the probe was asked");
     p.store.faults.outage(null);
-    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
-    assert.equal(p.store.stored().length, 40);
-    assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
-    sink.signal("SIGTERM");
-    assert.equal(await sink.exited(), 0);
+    await assertAllDelivered(run, sink);
   } finally {
     await sink.close();
   }
 });
 
 Deno.test("poison: a store that cannot write (500 to every message) but answers its search dead-letters nothing", async () => {
-  await using p = await openPipeline(2);
-  const deadLetterTopic = uniqueName("dead");
-  await createTopic(p.bootstrap, deadLetterTopic, 1);
-  const valid = await validMessages(40);
+  const run = await openWithMessages(2, 40);
+  await using p = run.p;
   // As the real store on a read-only PostgreSQL: "cannot execute INSERT in a read-only transaction".
-  for (const m of valid) p.store.faults.failMessage(m.messageId, 500);
-  await produce(
-    p.bootstrap,
-    p.topic,
-    valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % 2 })),
-  );
-  const sink = await spawnEventsink({
-    ...p,
-    ordering: null,
-    args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS],
-  });
+  for (const m of run.valid) p.store.faults.failMessage(m.messageId, 500);
+  const args = ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS];
+  const sink = await spawnEventsink({ ...p, ordering: null, args });
   try {
     await new Promise((resolve) => setTimeout(resolve, 12_000));
-    for (const m of valid) p.store.faults.failMessage(m.messageId, null);
-    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
-    assert.equal(p.store.stored().length, 40);
-    assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
-    await assertPoisonedThenStop(sink, 0);
+    for (const m of run.valid) p.store.faults.failMessage(m.messageId, null);
+    await assertAllDelivered(run, sink);
   } finally {
     await sink.close();
   }
 });
 
 Deno.test("poison: after a stall longer than the bound, retries that raced their first attempts (500) are not poison", async () => {
-  await using p = await openPipeline(2);
-  const deadLetterTopic = uniqueName("dead");
-  await createTopic(p.bootstrap, deadLetterTopic, 1);
-  const valid = await validMessages(10);
-  await produce(
-    p.bootstrap,
-    p.topic,
-    valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % 2 })),
-  );
+  const run = await openWithMessages(2, 10);
+  await using p = run.p;
   // A frozen store (as under SIGSTOP) keeps every request; resumed, it works through the first attempts and
   // the retries together, and each later copy's insert fails on the Bundle.id constraint.
   p.store.faults.apply({ stalled: true, latencyMs: 200 });
   const sink = await spawnEventsink({
     ...p,
     ordering: null,
-    args: ["--dead-letter-topic", deadLetterTopic, "--request-timeout", "1s", ...POISON_ARGS],
+    args: ["--dead-letter-topic", run.deadLetterTopic, "--request-timeout", "1s", ...POISON_ARGS],
   });
   try {
-    await waitUntil("the first attempts held", () => p.store.stats().held >= valid.length, 30_000);
+    await waitUntil("the first attempts held", () => p.store.stats().held >= run.valid.length, 30_000);
     // Longer than the bound, and than the probe's outcome stands (PROBE_GAP_MS), as a real freeze can be.
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     // Resumed right after a round of retries came, so that those are still waited for.
     const held = p.store.stats().held;
     await waitUntil("a round of retries held", () => p.store.stats().held > held, 10_000);
     p.store.faults.stall(false);
-    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
+    await assertAllDelivered(run, sink);
     const raced = sink.lines.filter((line) =>
       line.msg === "Delivery failed, will retry" &&
       /duplicate key value violates unique constraint/.test(String(line.reason))
     );
     assert.ok(raced.length > 0, "eventsink was answered the race's 500");
-    assert.equal(p.store.stored().length, valid.length);
-    assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
-    await assertPoisonedThenStop(sink, 0);
   } finally {
     await sink.close();
   }
