@@ -507,6 +507,7 @@ Deno.test("injects faults", async (t) => {
       dropConnections: 0,
       slowBodyMs: 0,
       stalled: false,
+      writeFailure: null,
       failMessages: {},
     });
   });
@@ -528,6 +529,21 @@ Deno.test("injects faults", async (t) => {
       store.faults.reset();
     },
   );
+
+  await t.step("a write failure fails every insert with its text; checks and the search go on", async () => {
+    const stored = fresh();
+    assert.equal((await send(store, stored)).status, 202);
+    store.faults.writeFailure("ERROR: cannot execute INSERT in a read-only transaction");
+    const said = assertException(await send(store, fresh()), 500).diagnostics;
+    assert.equal(said, "ERROR: cannot execute INSERT in a read-only transaction");
+    assert.equal((await send(store, stored)).status, 202, "a repeat finds it stored");
+    assert.equal((await send(store, { ...fresh(), type: "collection" })).status, 422);
+    const search = await send(store, null, { method: "GET", path: "/fhir/4.0/Bundle", contentType: null });
+    assert.equal(search.status, 200);
+    store.faults.writeFailure(null);
+    assert.equal((await send(store, fresh())).status, 202);
+    store.faults.reset();
+  });
 
   await t.step("a stall holds every FHIR request unread until it ends, then the latency counts", async () => {
     store.faults.apply({ stalled: true, latencyMs: 100 });
@@ -631,6 +647,7 @@ Deno.test("offers an admin API that needs no token", async (t) => {
       dropConnections: 0,
       slowBodyMs: 0,
       stalled: false,
+      writeFailure: null,
       failMessages: {},
     });
   });

@@ -129,6 +129,36 @@ Deno.test("poison: a store that cannot write (500 to every message) but answers 
   }
 });
 
+Deno.test("poison: alone on one partition, a record the store cannot write (read-only PostgreSQL) is not poison", async () => {
+  // Nothing else is tried meanwhile, so the probe alone would say the store works: its text says otherwise.
+  const run = await openWithMessages(1, 10);
+  await using p = run.p;
+  p.store.faults.writeFailure(
+    "org.postgresql.util.PSQLException: ERROR: cannot execute INSERT in a read-only transaction",
+  );
+  // Bounds the probe alone meets within the outage: two attempts after two probes 10 s apart.
+  const bounds = [
+    "--poison-after",
+    "2s",
+    "--poison-attempts",
+    "2",
+    "--retry-initial",
+    "100ms",
+    "--retry-max",
+    "500ms",
+  ];
+  const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", run.deadLetterTopic, ...bounds] });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    const failed = sink.lines.filter((line) => /read-only transaction/.test(String(line.reason)));
+    assert.ok(failed.length > 0, "eventsink was answered the store's 500");
+    p.store.faults.writeFailure(null);
+    await assertAllDelivered(run, sink);
+  } finally {
+    await sink.close();
+  }
+});
+
 Deno.test("poison: after a stall longer than the bound, retries that raced their first attempts (500) are not poison", async () => {
   const run = await openWithMessages(2, 10);
   await using p = run.p;

@@ -31,10 +31,23 @@ export interface StoreEvidence {
   probe(): Promise<Outcome>;
 }
 
+/**
+ * What the real store answers (500) when its database cannot write, whatever the message: PostgreSQL
+ * read-only (seen with hops-eventstore) or out of disk (PostgreSQL's own texts). Such a failure is the
+ * store's, never one record's, even when that record is the only one trying.
+ */
+const STORE_CANNOT_WRITE = [
+  /cannot execute \w+ in a read-only transaction/,
+  /could not extend file/,
+  /No space left on device/,
+];
+
 /** Whether a failed attempt is of the kind a poison record gives: a 5xx, a timeout or a connection error. */
 export function isPoisonFailure(outcome: Outcome): boolean {
   // 408, 425 and 429 ask to come back later: the store is busy, not refusing this record.
-  return outcome.kind === "retry" && (outcome.status === undefined || outcome.status >= 500);
+  if (outcome.kind !== "retry" || (outcome.status !== undefined && outcome.status < 500)) return false;
+  const said = outcome.diagnostics ?? outcome.reason;
+  return !STORE_CANNOT_WRITE.some((text) => text.test(said));
 }
 
 /** Whether a record failing that way is past the bound and so a poison candidate. */

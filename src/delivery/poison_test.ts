@@ -5,7 +5,7 @@ import { createStoreEvidence, isPoisonFailure, pastPoisonBound, PROBE_GAP_MS } f
 const DELIVERED: Outcome = { kind: "delivered", status: 200 };
 const DOWN: Outcome = { kind: "retry", status: 503, reason: "EventStore answered 503" };
 
-Deno.test("poison: only 5xx, timeouts and connection errors count, past both bounds", () => {
+Deno.test("poison: only 5xx (but a database that cannot write), timeouts and connection errors count, past both bounds", () => {
   const failures: [Outcome, boolean][] = [
     [{ kind: "retry", status: 500, reason: "" }, true],
     [{ kind: "retry", status: 503, reason: "" }, true],
@@ -14,6 +14,17 @@ Deno.test("poison: only 5xx, timeouts and connection errors count, past both bou
     [{ kind: "retry", status: 408, reason: "" }, false],
     [{ kind: "config-fault", status: 401, reason: "" }, false],
     [{ kind: "rejected", status: 422, reason: "" }, false],
+    // The database cannot write: the store's failure, not the record's.
+    [{
+      kind: "retry",
+      status: 500,
+      reason:
+        "EventStore answered 500: org.postgresql.util.PSQLException: ERROR: cannot execute INSERT in a …",
+      diagnostics:
+        "org.postgresql.util.PSQLException: ERROR: cannot execute INSERT in a read-only transaction",
+    }, false],
+    [{ kind: "retry", status: 500, reason: 'PSQLException: ERROR: could not extend file "base/…"' }, false],
+    [{ kind: "retry", status: 500, reason: "duplicate key value violates unique constraint" }, true],
   ];
   for (const [outcome, counts] of failures) {
     assert.equal(isPoisonFailure(outcome), counts, JSON.stringify(outcome));

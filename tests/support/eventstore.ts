@@ -137,6 +137,8 @@ export interface FaultState {
   dropConnections: number | "all";
   slowBodyMs: number;
   stalled: boolean;
+  /** The diagnostics of the 500 every insert fails with, or null. */
+  writeFailure: string | null;
   /** Message id to the status it is always answered with. */
   failMessages: Record<string, number>;
 }
@@ -154,6 +156,7 @@ export interface FaultSettings {
   dropConnections?: number | "all";
   slowBodyMs?: number;
   stalled?: boolean;
+  writeFailure?: string | null;
   failMessages?: Record<string, number | null>;
 }
 
@@ -185,6 +188,12 @@ export interface Faults {
    * (or reset); the held requests are then handled together, their latency counting from then.
    */
   stall(stalled: boolean): void;
+  /**
+   * Fails every insert with a 500 and these diagnostics (null heals), as the real store does when its
+   * PostgreSQL cannot write: messages are still checked (400, 409, 422 and a repeat's 202 as usual) and the
+   * search still answers.
+   */
+  writeFailure(diagnostics: string | null): void;
   /** Always answers this message id with the status; null heals it. */
   failMessage(messageId: string, status: number | null): void;
   /** Applies several settings at once: all of them or, on a bad value, none. */
@@ -304,6 +313,10 @@ const FAULT_SETTERS = {
   },
   slowBodyMs: (book: FaultBook, value: unknown) => {
     book.slowBodyMs = milliseconds(value, "slowBodyMs");
+  },
+  writeFailure: (book: FaultBook, value: unknown) => {
+    if (value !== null && typeof value !== "string") throw new TypeError("writeFailure must be text or null");
+    book.writeFailure = value;
   },
   stalled: (book: FaultBook, value: unknown) => {
     if (typeof value !== "boolean") throw new TypeError("stalled must be true or false");
@@ -542,6 +555,7 @@ function isTakenMediaType(contentType: string | null): boolean {
 }
 
 function insert(state: State, message: Message, incoming: Incoming): Response {
+  if (state.faults.writeFailure !== null) return exceptionResponse(500, state.faults.writeFailure);
   const rowId = ++state.lastRowId;
   // The table's unique columns, in the order PostgreSQL checks them (bundle_id, then message_id).
   if (state.bundleIds.has(message.bundleId)) return uniqueViolation("bundle_id", message.bundleId);
@@ -631,6 +645,7 @@ function faultsApi(state: State): Faults {
     dropConnections: (count) => apply({ dropConnections: count }),
     slowBody: (ms) => apply({ slowBodyMs: ms }),
     stall: (stalled) => apply({ stalled }),
+    writeFailure: (diagnostics) => apply({ writeFailure: diagnostics }),
     failMessage: (messageId, status) => apply({ failMessages: { [messageId]: status } }),
     apply,
     reset: () => apply({ reset: true }),
@@ -647,6 +662,7 @@ function noFaults(): FaultBook {
     dropConnections: 0,
     slowBodyMs: 0,
     stalled: false,
+    writeFailure: null,
     failMessages: new Map(),
   };
 }
