@@ -16,17 +16,9 @@ import { get, sample } from "./support/scrape.ts";
 import { headerText, readTopic } from "./support/topic_reader.ts";
 
 const FHIR_JSON = { "Content-Type": "application/fhir+json" };
+const FAST_RETRIES = ["--retry-initial", "100ms", "--retry-max", "500ms"];
 /** Short bounds, so that the test takes seconds; the defaults are 5m and 10 attempts. */
-const POISON_ARGS = [
-  "--poison-after",
-  "3s",
-  "--poison-attempts",
-  "3",
-  "--retry-initial",
-  "100ms",
-  "--retry-max",
-  "500ms",
-];
+const POISON_ARGS = ["--poison-after", "3s", "--poison-attempts", "3", ...FAST_RETRIES];
 
 /** A pipeline with a dead-letter topic and `count` valid messages produced over its partitions. */
 async function openWithMessages(partitions: number, count: number) {
@@ -48,6 +40,25 @@ async function assertAllDelivered(
   assert.equal(p.store.stored().length, valid.length);
   assert.equal((await endOffsets(p.bootstrap, deadLetterTopic)).get(0), 0, "no dead letter");
   await assertPoisonedThenStop(sink, 0);
+}
+
+/**
+ * Lets eventsink meet a fault for `faultMs`, checks `whileFaulty`, heals the fault, then checks that every
+ * message was delivered and none dead-lettered; the sink is closed in any case.
+ */
+async function assertDeliveredAfterFault(
+  run: Awaited<ReturnType<typeof openWithMessages>>,
+  sink: EventsinkProcess,
+  fault: { faultMs: number; whileFaulty?: () => void; heal: () => void },
+): Promise<void> {
+  try {
+    await new Promise((resolve) => setTimeout(resolve, fault.faultMs));
+    fault.whileFaulty?.();
+    fault.heal();
+    await assertAllDelivered(run, sink);
+  } finally {
+    await sink.close();
+  }
 }
 
 /** The metric counts `poisoned` poison records, and eventsink then stops cleanly on SIGTERM. */
@@ -102,15 +113,16 @@ Deno.test("poison: an outage of every request (the probe's too) dead-letters not
     ...p,
     args: ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS],
   });
-  try {
-    // Past the bound several times over: each record was tried often, and the probe was asked.
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
-    assert.ok(p.store.requests().some((r) => r.method === "GET" && r.status === 503), "the probe was asked");
-    p.store.faults.outage(null);
-    await assertAllDelivered(run, sink);
-  } finally {
-    await sink.close();
-  }
+  // Past the bound several times over: each record was tried often, and the probe was asked.
+  await assertDeliveredAfterFault(run, sink, {
+    faultMs: 12_000,
+    whileFaulty: () =>
+      assert.ok(
+        p.store.requests().some((r) => r.method === "GET" && r.status === 503),
+        "the probe was asked",
+      ),
+    heal: () => p.store.faults.outage(null),
+  });
 });
 
 Deno.test("poison: a store that cannot write (500 to every message) but answers its search dead-letters nothing", async () => {
@@ -120,13 +132,10 @@ Deno.test("poison: a store that cannot write (500 to every message) but answers 
   for (const m of run.valid) p.store.faults.failMessage(m.messageId, 500);
   const args = ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS];
   const sink = await spawnEventsink({ ...p, ordering: null, args });
-  try {
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
-    for (const m of run.valid) p.store.faults.failMessage(m.messageId, null);
-    await assertAllDelivered(run, sink);
-  } finally {
-    await sink.close();
-  }
+  await assertDeliveredAfterFault(run, sink, {
+    faultMs: 12_000,
+    heal: () => run.valid.forEach((m) => p.store.faults.failMessage(m.messageId, null)),
+  });
 });
 
 Deno.test("poison: alone on one partition, a record the store cannot write (read-only PostgreSQL) is not poison", async () => {
@@ -137,26 +146,16 @@ Deno.test("poison: alone on one partition, a record the store cannot write (read
     "org.postgresql.util.PSQLException: ERROR: cannot execute INSERT in a read-only transaction",
   );
   // Bounds the probe alone meets within the outage: two attempts after two probes 10 s apart.
-  const bounds = [
-    "--poison-after",
-    "2s",
-    "--poison-attempts",
-    "2",
-    "--retry-initial",
-    "100ms",
-    "--retry-max",
-    "500ms",
-  ];
+  const bounds = ["--poison-after", "2s", "--poison-attempts", "2", ...FAST_RETRIES];
   const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", run.deadLetterTopic, ...bounds] });
-  try {
-    await new Promise((resolve) => setTimeout(resolve, 20_000));
-    const failed = sink.lines.filter((line) => /read-only transaction/.test(String(line.reason)));
-    assert.ok(failed.length > 0, "eventsink was answered the store's 500");
-    p.store.faults.writeFailure(null);
-    await assertAllDelivered(run, sink);
-  } finally {
-    await sink.close();
-  }
+  await assertDeliveredAfterFault(run, sink, {
+    faultMs: 20_000,
+    whileFaulty: () => {
+      const failed = sink.lines.filter((line) => /read-only transaction/.test(String(line.reason)));
+      assert.ok(failed.length > 0, "eventsink was answered the store's 500");
+    },
+    heal: () => p.store.faults.writeFailure(null),
+  });
 });
 
 Deno.test("poison: after a stall longer than the bound, retries that raced their first attempts (500) are not poison", async () => {

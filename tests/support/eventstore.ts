@@ -880,20 +880,8 @@ function statsOf(state: State): EventStoreStats {
 async function heldWhileStalled(state: State): Promise<void> {
   state.held++;
   notify(state);
-  const signal = state.closing.signal;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const settle = () => {
-        if (state.faults.stalled && !signal.aborted) return;
-        state.changed.delete(settle);
-        signal.removeEventListener("abort", settle);
-        if (signal.aborted) reject(signal.reason);
-        else resolve();
-      };
-      state.changed.add(settle);
-      signal.addEventListener("abort", settle);
-      settle();
-    });
+    await waitFor(state, () => !state.faults.stalled, (why) => new Error(`${why} during a stall`));
   } finally {
     state.held--;
     notify(state);
@@ -911,17 +899,29 @@ function waitForCount(
   what: string,
   { timeoutMs = DEFAULT_WAIT_MS }: WaitOptions = {},
 ): Promise<void> {
-  if (count() >= wanted) return Promise.resolve();
-  const signal = state.closing.signal;
   const shortfall = (why: string) =>
     new Error(`${why} while waiting for ${wanted} ${what}: ${count()} arrived`);
-  if (signal.aborted) return Promise.reject(shortfall("the EventStore stand-in was closed"));
+  return waitFor(state, () => count() >= wanted, shortfall, timeoutMs);
+}
+
+/** Resolves once `met()` holds after a change; rejects with `failure` on timeout or when the store closes. */
+function waitFor(
+  state: State,
+  met: () => boolean,
+  failure: (why: string) => Error,
+  timeoutMs?: number,
+): Promise<void> {
+  if (met()) return Promise.resolve();
+  const signal = state.closing.signal;
+  if (signal.aborted) return Promise.reject(failure("the EventStore stand-in was closed"));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => settle(shortfall(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => settle(failure(`timed out after ${timeoutMs} ms`)), timeoutMs);
     const check = () => {
-      if (count() >= wanted) settle(null);
+      if (met()) settle(null);
     };
-    const abort = () => settle(shortfall("the EventStore stand-in closed"));
+    const abort = () => settle(failure("the EventStore stand-in closed"));
     function settle(error: Error | null) {
       clearTimeout(timer);
       state.changed.delete(check);
