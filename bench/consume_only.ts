@@ -7,10 +7,10 @@
  *   deno run -A bench/consume_only.ts <kafkajs|platformatic> <bootstrap> <topic> <group>
  */
 import { Consumer } from "@platformatic/kafka";
+import { CONSUMER_SETTINGS } from "../src/kafka/consumer.ts";
 import { kafkaClient } from "../tests/support/broker.ts";
 
 const REPORT_EVERY_MS = 20;
-const FETCH = { maxWaitTime: 100, maxBytesPerPartition: 256 * 1024 };
 const [client, bootstrap, topic, group] = Deno.args;
 if ((client !== "kafkajs" && client !== "platformatic") || !bootstrap || !topic || !group) {
   console.error("usage: consume_only.ts <kafkajs|platformatic> <bootstrap> <topic> <group>");
@@ -25,14 +25,7 @@ const seen = (value: Uint8Array | null) => {
   lastAt = Date.now();
 };
 if (client === "kafkajs") {
-  const consumer = kafkaClient(bootstrap).consumer({
-    groupId: group,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 3_000,
-    maxWaitTimeInMs: FETCH.maxWaitTime,
-    maxBytesPerPartition: FETCH.maxBytesPerPartition,
-    allowAutoTopicCreation: false,
-  });
+  const consumer = kafkaClient(bootstrap).consumer({ groupId: group, ...CONSUMER_SETTINGS });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -50,10 +43,11 @@ if (client === "kafkajs") {
     clientId: "eventsink-bench",
     groupId: group,
     bootstrapBrokers: [bootstrap],
-    sessionTimeout: 10_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout: CONSUMER_SETTINGS.sessionTimeout,
+    heartbeatInterval: CONSUMER_SETTINGS.heartbeatInterval,
+    maxWaitTime: CONSUMER_SETTINGS.maxWaitTimeInMs,
+    maxBytesPerPartition: CONSUMER_SETTINGS.maxBytesPerPartition,
     autocommit: false,
-    ...FETCH,
   });
   const stream = await consumer.consume({ topics: [topic], mode: "earliest" });
   stream.on("data", (message) => seen(message.value));

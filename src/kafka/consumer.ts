@@ -5,6 +5,21 @@ import { foreignMemberProblem, isForeignAssignorError } from "./group_protocol.t
 /** How long the group waits for a member that stopped heartbeating (see README, "Delivery guarantee"). */
 export const SESSION_TIMEOUT_MS = 10_000;
 
+/** The group member's KafkaJS settings (the bench's consume-only ceiling reads with them too). */
+export const CONSUMER_SETTINGS = {
+  // A member that died (kill -9, a lost VM) holds its partitions this long; KafkaJS's 30 s doubled the
+  // records a restart delivered again. The sink's event loop never blocks for seconds, so 10 s is safe.
+  sessionTimeout: SESSION_TIMEOUT_MS,
+  heartbeatInterval: 3_000,
+  // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
+  maxWaitTimeInMs: 100,
+  // The sink holds two batches per partition; KafkaJS's 1 MB each made fetched-but-unsent records
+  // the largest thing in memory during replays. 256 KB is still ~150 fixture-sized records a batch, and
+  // the broker returns a larger record whole all the same (one batch always comes back).
+  maxBytesPerPartition: 256 * 1024,
+  allowAutoTopicCreation: false,
+};
+
 /** A fetched batch of one partition, handed to the sink with what it needs to settle it later. */
 export interface Batch {
   topic: string;
@@ -55,20 +70,7 @@ export function createConsumer(
   options: { group: string; topic: string },
   hooks: { prepare: (events: ConsumerEvents) => Promise<void>; onAnswer: () => void },
 ): Consumer {
-  const consumer = kafka.consumer({
-    groupId: options.group,
-    // A member that died (kill -9, a lost VM) holds its partitions this long; KafkaJS's 30 s doubled the
-    // records a restart delivered again. The sink's event loop never blocks for seconds, so 10 s is safe.
-    sessionTimeout: SESSION_TIMEOUT_MS,
-    heartbeatInterval: 3_000,
-    // With every busy partition paused, KafkaJS sleeps this long between heartbeats and fetches.
-    maxWaitTimeInMs: 100,
-    // The sink holds two batches per partition; KafkaJS's 1 MB each made fetched-but-unsent records
-    // the largest thing in memory during replays. 256 KB is still ~150 fixture-sized records a batch, and
-    // the broker returns a larger record whole all the same (one batch always comes back).
-    maxBytesPerPartition: 256 * 1024,
-    allowAutoTopicCreation: false,
-  });
+  const consumer = kafka.consumer({ groupId: options.group, ...CONSUMER_SETTINGS });
   let lastActivity: number | undefined;
   let crashed = false;
   let running = false;
