@@ -104,6 +104,40 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
   }
 });
 
+Deno.test("poison: two reused Bundle.ids at once, with nothing else to deliver, are both dead-lettered", async () => {
+  // A faulty producer's records, alone in a quiet topic: each fails while the other does, and nothing is
+  // stored meanwhile. The store's 500 names the unique constraint the record breaks: the store works.
+  const run = await openWithMessages(2, 4);
+  await using p = run.p;
+  const sink = await spawnEventsink({
+    ...p,
+    args: ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS],
+  });
+  try {
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
+    const reused = await Promise.all(
+      run.valid.slice(0, 2).map(async (stored) =>
+        message({ ...(await validMessages(1))[0]!.bundle, id: stored.bundle.id })
+      ),
+    );
+    await produce(
+      p.bootstrap,
+      p.topic,
+      reused.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i })),
+    );
+    await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
+    const letters = await readTopic(p.bootstrap, run.deadLetterTopic);
+    assert.deepEqual(
+      letters.map((letter) => new TextDecoder().decode(letter.value!)).sort(),
+      reused.map((m) => new TextDecoder().decode(m.bytes)).sort(),
+    );
+    assert.equal(p.store.stored().length, 4);
+    await assertPoisonedThenStop(sink, 2);
+  } finally {
+    await sink.close();
+  }
+});
+
 Deno.test("poison: an outage of every request (the probe's too) dead-letters nothing; all delivered after it", async () => {
   // One partition in partition order: one record fails at a time, alone, so the probe is what decides.
   const run = await openWithMessages(1, 40);

@@ -158,8 +158,8 @@ export const OPTIONS = [
     default: "5m",
     value: "duration|off",
     help: "Treat a message as rejected once it has failed this long (and --poison-attempts times) with 5xx " +
-      "or timeouts while the EventStore stored other messages (or, no other record failing, answered a " +
-      "probe): a poison record, not an outage.",
+      "or timeouts while the EventStore worked (its 500 named a unique constraint the message breaks, it " +
+      "stored other messages, or, no other record failing, it answered a probe): a poison record, not an outage.",
   },
   {
     flag: "poison-attempts",

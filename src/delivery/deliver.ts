@@ -2,7 +2,13 @@ import { createAttemptSignals } from "./attempt_signals.ts";
 import { authorized, createTokenSource, type TokenSource } from "./tokens.ts";
 import type { RetryPolicy } from "./backoff.ts";
 import type { Outcome } from "./outcome.ts";
-import { createStoreEvidence, isPoisonFailure, pastPoisonBound, type StoreEvidence } from "./poison.ts";
+import {
+  conflictsWithStored,
+  createStoreEvidence,
+  isPoisonFailure,
+  pastPoisonBound,
+  type StoreEvidence,
+} from "./poison.ts";
 import { localVerdict } from "./request.ts";
 import { createRequestWaits, isUnknownRequest } from "./responses.ts";
 import { type RetryDeps, retryUntilDone } from "./retry.ts";
@@ -224,9 +230,10 @@ interface PoisonTally {
  * Counts a failed attempt (a 5xx or a timeout) toward the poison bound when the EventStore worked after it
  * began; true once the counted attempts are past the bound. Failures while it answered nothing say nothing
  * of the record: after a stall, a retry racing its own first attempt inside the store gets a 500 once, and
- * must not be taken as poison for the timeouts before it. Another message stored is the evidence; the probe,
- * which costs the store a request, only once the record is past the bound on all its failures, and only
- * while no other record fails (a store that cannot write answers its search all the same).
+ * must not be taken as poison for the timeouts before it. The evidence: the answer itself naming a unique
+ * constraint the record breaks, or another message stored; the probe, which costs the store a request, only
+ * once the record is past the bound on all its failures, and only while no other record fails (a store that
+ * cannot write answers its search all the same).
  */
 async function isPoison(
   deps: DeliverWithRetriesDeps,
@@ -238,7 +245,7 @@ async function isPoison(
   const { evidence } = deps;
   if (policy === undefined || evidence === undefined || !isPoisonFailure(outcome)) return false;
   tally.stopFailing ??= evidence.failing();
-  const worked = evidence.storedSince(record.startedAt) ||
+  const worked = conflictsWithStored(outcome) || evidence.storedSince(record.startedAt) ||
     (pastPoisonBound(policy, record.attempts, deps.now() - record.firstAt) &&
       await evidence.worksSince(record.startedAt));
   if (!worked) return false;

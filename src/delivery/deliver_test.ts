@@ -119,13 +119,11 @@ Deno.test("deliver: an abort ends the retries and rejects, leaving the record un
   await assert.rejects(deliverWithRetries(deps, controller.signal), /revoked/);
 });
 
-/** Delivers a record answered 500 every time, with evidence that answers and probes as told. */
-async function deliverPoison(evidence: { answers: boolean; probe: boolean }) {
-  const answers = Array.from({ length: 1_000 }, (): Outcome => ({
-    kind: "retry",
-    status: 500,
-    reason: "EventStore answered 500: duplicate key value violates unique constraint",
-  }));
+const BROKEN_CONSTRAINT = "EventStore answered 500: duplicate key value violates unique constraint";
+
+/** Delivers a record answered 500 (`reason`) every time, with evidence that answers and probes as told. */
+async function deliverPoison(evidence: { answers: boolean; probe: boolean }, reason = BROKEN_CONSTRAINT) {
+  const answers = Array.from({ length: 1_000 }, (): Outcome => ({ kind: "retry", status: 500, reason }));
   const { deps } = harness(answers, { maxMs: 60_000, poison: { attempts: 10, afterMs: 300_000 } });
   let poisoned = 0;
   const probedAt: number[] = [];
@@ -161,12 +159,24 @@ Deno.test("deliver: a record failing alone while others are answered is taken as
 });
 
 Deno.test("deliver: with nothing else answered, the probe is the evidence, asked only past the bound", async () => {
-  const { result, poisoned, probedAt, endedAt } = await deliverPoison({ answers: false, probe: true });
+  const { result, poisoned, probedAt, endedAt } = await deliverPoison(
+    { answers: false, probe: true },
+    "EventStore answered 500: java.lang.NullPointerException",
+  );
   assert.equal(result.kind, "rejected");
   assert.equal(poisoned, 1);
   assert.ok(probedAt.length > 0 && probedAt[0]! >= 300_000, `first probed at ${probedAt[0]} ms`);
   // The attempts before the first probe are not known to have failed while the store worked.
   assert.ok(endedAt >= probedAt[0]! + 300_000, `poison at ${endedAt} ms`);
+});
+
+Deno.test("deliver: a 500 naming a unique constraint the record breaks is evidence enough: poison, no probe", async () => {
+  // Other records failing at the same time (a faulty producer's), none stored: the probe would not be asked.
+  const { result, poisoned, probedAt, endedAt } = await deliverPoison({ answers: false, probe: false });
+  assert.equal(result.kind, "rejected");
+  assert.equal(poisoned, 1);
+  assert.ok(result.attempts >= 10 && endedAt >= 300_000 && endedAt < 400_000, `at ${endedAt} ms`);
+  assert.deepEqual(probedAt, []);
 });
 
 Deno.test("deliver: failures while the EventStore answered nothing do not count toward poison", async () => {

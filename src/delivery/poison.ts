@@ -42,12 +42,24 @@ const STORE_CANNOT_WRITE = [
   /No space left on device/,
 ];
 
+/**
+ * What the real store answers (500) when a record's insert breaks a unique constraint (a reused Bundle.id):
+ * the database took the write far enough to check it against what is stored, so the store works. A copy that
+ * raced its own first attempt gets it once; the next attempt finds the message stored.
+ */
+const BREAKS_WHAT_IS_STORED = /duplicate key value violates unique constraint/;
+
 /** Whether a failed attempt is of the kind a poison record gives: a 5xx, a timeout or a connection error. */
 export function isPoisonFailure(outcome: Outcome): boolean {
   // 408, 425 and 429 ask to come back later: the store is busy, not refusing this record.
   if (outcome.kind !== "retry" || (outcome.status !== undefined && outcome.status < 500)) return false;
   const said = outcome.diagnostics ?? outcome.reason;
   return !STORE_CANNOT_WRITE.some((text) => text.test(said));
+}
+
+/** Whether a failed attempt itself says the store works and this record conflicts with what it stored. */
+export function conflictsWithStored(outcome: Outcome): boolean {
+  return outcome.kind === "retry" && BREAKS_WHAT_IS_STORED.test(outcome.diagnostics ?? outcome.reason);
 }
 
 /** Whether a record failing that way is past the bound and so a poison candidate. */

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { Outcome } from "./outcome.ts";
-import { createStoreEvidence, isPoisonFailure, pastPoisonBound, PROBE_GAP_MS } from "./poison.ts";
+import {
+  conflictsWithStored,
+  createStoreEvidence,
+  isPoisonFailure,
+  pastPoisonBound,
+  PROBE_GAP_MS,
+} from "./poison.ts";
 
 const DELIVERED: Outcome = { kind: "delivered", status: 200 };
 const DOWN: Outcome = { kind: "retry", status: 503, reason: "EventStore answered 503" };
@@ -34,6 +40,23 @@ Deno.test("poison: only 5xx (but a database that cannot write), timeouts and con
   assert.equal(pastPoisonBound(policy, 9, 900_000), false, "too few attempts");
   assert.equal(pastPoisonBound(policy, 500, 299_999), false, "too soon");
   assert.equal(pastPoisonBound(undefined, 1_000_000, 1e12), false, "off");
+});
+
+Deno.test("poison: a 500 naming a broken unique constraint says the store works; nothing else does", () => {
+  const constraint =
+    "org.postgresql.util.PSQLException: ERROR: duplicate key value violates unique constraint " +
+    '"event_bundle_id_key"';
+  assert.equal(
+    conflictsWithStored({ kind: "retry", status: 500, reason: "…", diagnostics: constraint }),
+    true,
+  );
+  assert.equal(
+    conflictsWithStored({ kind: "retry", status: 500, reason: `EventStore answered 500: ${constraint}` }),
+    true,
+  );
+  assert.equal(conflictsWithStored({ kind: "retry", status: 500, reason: "EventStore answered 500" }), false);
+  assert.equal(conflictsWithStored({ kind: "retry", reason: "no answer within 30000 ms" }), false);
+  assert.equal(conflictsWithStored(DOWN), false);
 });
 
 /** Evidence on a fake clock with a probe that answers from a list. */
