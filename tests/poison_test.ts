@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createTopic, endOffsets, produce, uniqueName } from "./support/broker.ts";
 import { endpointUrl, type EventsinkProcess, spawnEventsink } from "./support/eventsink_process.ts";
 import {
+  type Message,
   message,
   openPipeline,
   validMessages,
@@ -29,6 +30,24 @@ async function openWithMessages(partitions: number, count: number) {
   const records = valid.map((m, i) => ({ value: m.bytes, headers: FHIR_JSON, partition: i % partitions }));
   await produce(p.bootstrap, p.topic, records);
   return { p, deadLetterTopic, valid };
+}
+
+/**
+ * eventsink on a pipeline, dead-lettering to `deadLetterTopic`, with `args` (the short bounds unless given)
+ * and `ordering` as spawnEventsink takes it.
+ */
+function spawnPoisonSink(
+  p: Awaited<ReturnType<typeof openPipeline>>,
+  deadLetterTopic: string,
+  options: { args?: string[]; ordering?: string | null } = {},
+): Promise<EventsinkProcess> {
+  const args = ["--dead-letter-topic", deadLetterTopic, ...(options.args ?? POISON_ARGS)];
+  return spawnEventsink({ ...p, args, ordering: options.ordering });
+}
+
+/** A new valid message reusing `stored`'s Bundle.id: the real store answers it 500 on every attempt. */
+async function reusingBundleIdOf(stored: Message): Promise<Message> {
+  return message({ ...(await validMessages(1))[0]!.bundle, id: stored.bundle.id });
 }
 
 /** Every message was stored and committed, none dead-lettered or counted poison; a SIGTERM stops it. */
@@ -74,7 +93,7 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
   const deadLetterTopic = uniqueName("dead");
   await createTopic(p.bootstrap, deadLetterTopic, 1);
   const valid = await validMessages(1_000);
-  const reused = message({ ...(await validMessages(1))[0]!.bundle, id: valid[10]!.bundle.id });
+  const reused = await reusingBundleIdOf(valid[10]!);
   const records = valid.map((m) => ({ key: m.messageId, value: m.bytes, headers: FHIR_JSON }));
   records.splice(500, 0, { key: reused.messageId, value: reused.bytes, headers: FHIR_JSON });
   // In batches: one produce request of all of them would exceed the broker's message size.
@@ -83,7 +102,7 @@ Deno.test("poison: a reused Bundle.id among 1,000 on one partition is dead-lette
   }
 
   const started = performance.now();
-  const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", deadLetterTopic, ...POISON_ARGS] });
+  const sink = await spawnPoisonSink(p, deadLetterTopic);
   try {
     await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 120_000);
     const tookS = (performance.now() - started) / 1000;
@@ -109,17 +128,10 @@ Deno.test("poison: two reused Bundle.ids at once, with nothing else to deliver, 
   // stored meanwhile. The store's 500 names the unique constraint the record breaks: the store works.
   const run = await openWithMessages(2, 4);
   await using p = run.p;
-  const sink = await spawnEventsink({
-    ...p,
-    args: ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS],
-  });
+  const sink = await spawnPoisonSink(p, run.deadLetterTopic);
   try {
     await waitUntilCommittedToEnd(p.bootstrap, p.group, p.topic, 60_000);
-    const reused = await Promise.all(
-      run.valid.slice(0, 2).map(async (stored) =>
-        message({ ...(await validMessages(1))[0]!.bundle, id: stored.bundle.id })
-      ),
-    );
+    const reused = await Promise.all(run.valid.slice(0, 2).map(reusingBundleIdOf));
     await produce(
       p.bootstrap,
       p.topic,
@@ -143,10 +155,7 @@ Deno.test("poison: an outage of every request (the probe's too) dead-letters not
   const run = await openWithMessages(1, 40);
   await using p = run.p;
   p.store.faults.outage({ status: 503 });
-  const sink = await spawnEventsink({
-    ...p,
-    args: ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS],
-  });
+  const sink = await spawnPoisonSink(p, run.deadLetterTopic);
   // Past the bound several times over: each record was tried often, and the probe was asked.
   await assertDeliveredAfterFault(run, sink, {
     faultMs: 12_000,
@@ -164,8 +173,7 @@ Deno.test("poison: a store that cannot write (500 to every message) but answers 
   await using p = run.p;
   // As the real store on a read-only PostgreSQL: "cannot execute INSERT in a read-only transaction".
   for (const m of run.valid) p.store.faults.failMessage(m.messageId, 500);
-  const args = ["--dead-letter-topic", run.deadLetterTopic, ...POISON_ARGS];
-  const sink = await spawnEventsink({ ...p, ordering: null, args });
+  const sink = await spawnPoisonSink(p, run.deadLetterTopic, { ordering: null });
   await assertDeliveredAfterFault(run, sink, {
     faultMs: 12_000,
     heal: () => run.valid.forEach((m) => p.store.faults.failMessage(m.messageId, null)),
@@ -181,7 +189,7 @@ Deno.test("poison: alone on one partition, a record the store cannot write (read
   );
   // Bounds the probe alone meets within the outage: two attempts after two probes 10 s apart.
   const bounds = ["--poison-after", "2s", "--poison-attempts", "2", ...FAST_RETRIES];
-  const sink = await spawnEventsink({ ...p, args: ["--dead-letter-topic", run.deadLetterTopic, ...bounds] });
+  const sink = await spawnPoisonSink(p, run.deadLetterTopic, { args: bounds });
   await assertDeliveredAfterFault(run, sink, {
     faultMs: 20_000,
     whileFaulty: () => {
@@ -198,10 +206,9 @@ Deno.test("poison: after a stall longer than the bound, retries that raced their
   // A frozen store (as under SIGSTOP) keeps every request; resumed, it works through the first attempts and
   // the retries together, and each later copy's insert fails on the Bundle.id constraint.
   p.store.faults.apply({ stalled: true, latencyMs: 200 });
-  const sink = await spawnEventsink({
-    ...p,
+  const sink = await spawnPoisonSink(p, run.deadLetterTopic, {
     ordering: null,
-    args: ["--dead-letter-topic", run.deadLetterTopic, "--request-timeout", "1s", ...POISON_ARGS],
+    args: ["--request-timeout", "1s", ...POISON_ARGS],
   });
   try {
     await waitUntil("the first attempts held", () => p.store.stats().held >= run.valid.length, 30_000);
