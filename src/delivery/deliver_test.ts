@@ -194,11 +194,7 @@ Deno.test("deliver: failures while the EventStore answered nothing do not count 
       }
       if (raced) return Promise.resolve({ kind: "delivered", status: 202 });
       raced = true;
-      return Promise.resolve({
-        kind: "retry",
-        status: 500,
-        reason: "EventStore answered 500: duplicate key",
-      });
+      return Promise.resolve({ kind: "retry", status: 500, reason: BROKEN_CONSTRAINT });
     },
     evidence: {
       stored: () => {},

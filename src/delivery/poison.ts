@@ -49,17 +49,22 @@ const STORE_CANNOT_WRITE = [
  */
 const BREAKS_WHAT_IS_STORED = /duplicate key value violates unique constraint/;
 
+/** What the store said of a failed attempt: its diagnostics, else eventsink's reason. */
+function saidOf(outcome: Extract<Outcome, { kind: "retry" }>): string {
+  return outcome.diagnostics ?? outcome.reason;
+}
+
 /** Whether a failed attempt is of the kind a poison record gives: a 5xx, a timeout or a connection error. */
 export function isPoisonFailure(outcome: Outcome): boolean {
   // 408, 425 and 429 ask to come back later: the store is busy, not refusing this record.
   if (outcome.kind !== "retry" || (outcome.status !== undefined && outcome.status < 500)) return false;
-  const said = outcome.diagnostics ?? outcome.reason;
+  const said = saidOf(outcome);
   return !STORE_CANNOT_WRITE.some((text) => text.test(said));
 }
 
 /** Whether a failed attempt itself says the store works and this record conflicts with what it stored. */
 export function conflictsWithStored(outcome: Outcome): boolean {
-  return outcome.kind === "retry" && BREAKS_WHAT_IS_STORED.test(outcome.diagnostics ?? outcome.reason);
+  return outcome.kind === "retry" && BREAKS_WHAT_IS_STORED.test(saidOf(outcome));
 }
 
 /** Whether a record failing that way is past the bound and so a poison candidate. */
